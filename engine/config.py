@@ -1,0 +1,190 @@
+"""The engine's settings: config.yaml validated into frozen dataclasses.
+
+The file's shape follows the project's user guide (``performance.gpu``, ``performance.cache``,
+``performance.queue``, ``tts.primary_backend`` ...) plus a ``server`` section. Every key is
+documented in config.yaml itself and in the README.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import validate
+from .backends import REGISTRY, backend_class
+from .errors import ConfigError
+
+PRIORITIES = ("announcement", "event", "chat")
+"""Request kinds, most urgent first."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    """TCP address. Keep it on loopback: the API has no authentication."""
+    port: int = field(default=8000, metadata={"min": 0, "max": 65535})
+    """TCP port; 0 picks a free one (tests)."""
+    unix_socket: str = "auto"
+    """Unix socket path; ``auto`` = ``$XDG_RUNTIME_DIR/streamer-tts/engine.sock`` (or a
+    user-only folder under /tmp); ``""`` disables the socket."""
+    max_text_chars: int = field(default=1000, metadata={"min": 1, "max": 100_000})
+    """Longest text accepted in one request, in characters."""
+    max_body_bytes: int = field(default=65_536, metadata={"min": 1024, "max": 16 * 2**20})
+    """Largest request body accepted, in bytes."""
+    allowed_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API (e.g. a local dashboard). Empty: none."""
+
+
+@dataclass(frozen=True)
+class GpuConfig:
+    enabled: bool = False
+    device: str = "cuda:0"
+    memory_fraction: float = field(default=0.7, metadata={"min": 0.05, "max": 1.0})
+    """Share of the GPU's memory this process may use (torch's per-process fraction)."""
+    max_temperature_c: float = field(default=80.0, metadata={"min": 30, "max": 110})
+    """Above this GPU temperature (°C) GPU backends are skipped until it cools."""
+    max_memory_percent: float = field(default=90.0, metadata={"min": 1, "max": 100})
+    """Above this share of GPU memory in use (%) GPU backends are skipped."""
+    fallback_to_cpu: bool = True
+    """With no usable GPU, run GPU backends on the CPU (True) or disable them (False)."""
+    power_price_per_kwh: float = field(default=0.12, metadata={"min": 0})
+    """Electricity price used for the power-cost estimate in /health."""
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    enabled: bool = True
+    dir: str = "~/.cache/streamer-tts/audio"
+    max_size_mb: float = field(default=1024, metadata={"min": 1})
+    """Least-recently-used clips are evicted beyond this size (MiB)."""
+    ttl_seconds: int = field(default=7200, metadata={"min": 0})
+    """Clips expire after this many seconds; 0 keeps them until evicted."""
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    max_concurrent: int = field(default=2, metadata={"min": 1, "max": 256})
+    """Syntheses running at once."""
+    max_queued: int = field(default=64, metadata={"min": 1, "max": 100_000})
+    """Requests waiting beyond the running ones; more are refused at once with ``busy``."""
+    chat_deadline_ms: int = field(default=15_000, metadata={"min": 0})
+    """Default deadline for chat requests that give none (0: none)."""
+
+
+@dataclass(frozen=True)
+class PerformanceConfig:
+    gpu: GpuConfig = field(default_factory=GpuConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """Backend chosen by the kind of request, before the primary backend."""
+
+    announcement: str | None = None
+    event: str | None = None
+    chat: str | None = None
+
+
+@dataclass(frozen=True)
+class TtsConfig:
+    primary_backend: str = "piper"
+    fallback_backends: tuple[str, ...] = ()
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    backends: dict[str, Any] = field(default_factory=dict)
+    """Backend name -> that backend's ``Options`` dataclass."""
+
+    def options(self, name: str) -> Any:
+        """The options of backend ``name`` (its defaults when the file has none)."""
+        if name in self.backends:
+            return self.backends[name]
+        return backend_class(name).Options()
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    performance: PerformanceConfig = field(default_factory=PerformanceConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
+    data_dir: str = "~/.local/share/streamer-tts"
+    """Downloaded voices and other engine data."""
+    log_level: str = field(default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR")})
+
+    def cache_dir(self) -> Path:
+        return Path(os.path.expanduser(self.performance.cache.dir))
+
+    def data_path(self) -> Path:
+        return Path(os.path.expanduser(self.data_dir))
+
+    def enabled_backends(self) -> list[str]:
+        """Backends switched on, in the order the router tries them by default."""
+        order = [self.tts.primary_backend, *self.tts.fallback_backends]
+        order += [n for n in self.tts.backends if n not in order]
+        return [n for n in dict.fromkeys(order) if self.tts.options(n).enabled]
+
+
+def parse(data: Any) -> EngineConfig:
+    """Validate a parsed config mapping; raise ``ConfigError`` naming the bad key."""
+    data = dict(data or {})
+    tts = dict(data.get("tts") or {})
+    raw_backends = tts.pop("backends", None) or {}
+    if not isinstance(raw_backends, dict):
+        raise ConfigError("tts.backends: expected a mapping of backend name to settings")
+    data["tts"] = tts
+    config = validate.from_mapping(EngineConfig, data)
+    backends = {}
+    for name, options in raw_backends.items():
+        if name not in REGISTRY:
+            raise ConfigError(f"tts.backends.{name}: unknown backend; known: {', '.join(REGISTRY)}")
+        backends[name] = validate.from_mapping(backend_class(name).Options, options,
+                                               f"tts.backends.{name}")
+    config = _replace_tts(config, backends)
+    _check_backend_names(config)
+    return config
+
+
+def _replace_tts(config: EngineConfig, backends: dict[str, Any]) -> EngineConfig:
+    from dataclasses import replace
+    return replace(config, tts=replace(config.tts, backends=backends))
+
+
+def _check_backend_names(config: EngineConfig) -> None:
+    named = [("tts.primary_backend", config.tts.primary_backend)]
+    named += [(f"tts.fallback_backends[{i}]", n) for i, n in enumerate(config.tts.fallback_backends)]
+    named += [(f"tts.routing.{k}", getattr(config.tts.routing, k)) for k in PRIORITIES]
+    for key, name in named:
+        if name is not None and name not in REGISTRY:
+            raise ConfigError(f"{key}: unknown backend {name!r}; known: {', '.join(REGISTRY)}")
+    for name in config.enabled_backends():
+        cls = backend_class(name)
+        missing = cls.missing_packages()
+        if missing:
+            raise ConfigError(
+                f"tts.backends.{name}: enabled, but {', '.join(missing)} is not installed; run "
+                f"`python3 install.py --with {cls.extra or name}` or set enabled: false")
+
+
+def load(path: str | os.PathLike[str] | None) -> EngineConfig:
+    """Read and validate a config file (``None``: built-in defaults)."""
+    if path is None:
+        return parse({})
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse(data)
+
+
+def default_config_path() -> Path | None:
+    """config.yaml at the repository root, when the engine runs from a checkout."""
+    candidate = Path(__file__).resolve().parent.parent / "config.yaml"
+    return candidate if candidate.exists() else None

@@ -1,0 +1,147 @@
+"""A synthesis job: one request's audio, shared by every client that asked for the same thing.
+
+The producer appends PCM chunks as the backend yields them; any number of consumers iterate
+``job.chunks()`` from the start, each at its own pace, so a late joiner still gets all audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .audio import duration_ms
+from .errors import EngineError
+
+PRIORITY_RANK = {"announcement": 0, "event": 1, "chat": 2}
+_seq = itertools.count()
+
+
+@dataclass
+class SynthesisRequest:
+    """A validated request, as the API and CLI hand it to the engine."""
+
+    text: str
+    voice: str | None = None
+    backend: str | None = None
+    priority: str = "chat"
+    deadline_ms: int | None = None
+    """Drop the request if it has not started within this many ms of arrival."""
+
+
+@dataclass
+class Skip:
+    """A backend that was not used, and why."""
+
+    backend: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"backend": self.backend, "reason": self.reason}
+
+
+@dataclass
+class Job:
+    request: SynthesisRequest
+    key: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    seq: int = field(default_factory=lambda: next(_seq))
+    created: float = field(default_factory=time.monotonic)
+    state: str = "queued"
+    """queued, running, done, failed or expired."""
+    backend: str | None = None
+    voice: str | None = None
+    cached: bool = False
+    skipped: list[Skip] = field(default_factory=list)
+    error: EngineError | None = None
+    plan: list[Any] = field(default_factory=list)
+    """The router's candidates (``router.Candidate``), in order."""
+    started: float | None = None
+    first_audio: float | None = None
+    finished: float | None = None
+    _chunks: list[bytes] = field(default_factory=list)
+    _size: int = 0
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    _begun: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def rank(self) -> int:
+        return PRIORITY_RANK[self.request.priority]
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("done", "failed", "expired")
+
+    def deadline(self) -> float | None:
+        ms = self.request.deadline_ms
+        return None if not ms else self.created + ms / 1000
+
+    # -- producer side ---------------------------------------------------------------------------
+    def begin(self, backend: str, voice: str, *, cached: bool = False) -> None:
+        """The serving backend is known; consumers may now send their start frame."""
+        self.backend, self.voice, self.cached = backend, voice, cached
+        self._begun.set()
+
+    def append(self, pcm: bytes) -> None:
+        if not pcm:
+            return
+        if self.first_audio is None:
+            self.first_audio = time.monotonic()
+        self._chunks.append(pcm)
+        self._size += len(pcm)
+        self._notify()
+
+    def finish(self, state: str = "done", error: EngineError | None = None) -> None:
+        self.state, self.error = state, error
+        self.finished = time.monotonic()
+        self._begun.set()
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # -- consumer side ---------------------------------------------------------------------------
+    async def wait_begun(self) -> None:
+        """Wait until a backend serves the job or it ends (failed, expired)."""
+        await self._begun.wait()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """Every chunk from the first, as it is produced; raises the job's error at the end."""
+        i = 0
+        while True:
+            while i < len(self._chunks):
+                yield self._chunks[i]
+                i += 1
+            if self.done:
+                if self.error is not None and self.state != "done":
+                    raise self.error
+                return
+            await self._changed.wait()
+
+    def pcm(self) -> bytes:
+        return b"".join(self._chunks)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._size
+
+    def metadata(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "request_id": self.id, "state": self.state, "backend": self.backend, "voice": self.voice,
+            "cached": self.cached, "priority": self.request.priority,
+            "skipped": [s.to_dict() for s in self.skipped],
+        }
+        if self.done:
+            meta["duration_ms"] = duration_ms(self._size)
+        if self.first_audio is not None:
+            meta["first_audio_ms"] = round((self.first_audio - self.created) * 1000, 1)
+        if self.finished is not None:
+            meta["total_ms"] = round((self.finished - self.created) * 1000, 1)
+        if self.error is not None:
+            meta["error"] = {"code": self.error.code, "message": self.error.message}
+        return meta

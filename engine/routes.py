@@ -1,0 +1,161 @@
+"""HTTP routes: synthesis (framed stream, WAV, raw PCM), jobs, voices, health, OpenAI speech."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from . import audio, framing
+from .errors import BadRequest, EngineError
+from .jobs import Job
+from .server import BOUND_KEY, ENGINE_KEY, error_response
+
+FORMATS = ("frames", "wav", "pcm")
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object; invalid UTF-8, invalid JSON or a non-object is a 400."""
+    body = await request.read()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object such as {\"text\": \"hello\"}")
+    return data
+
+
+async def submit(request: web.Request, data: dict[str, Any]) -> Job:
+    engine = request.app[ENGINE_KEY]
+    return await engine.submit(engine.make_request(data))
+
+
+async def started(job: Job) -> Job:
+    """Wait for a backend to start serving; a job that ended without audio raises its error."""
+    await job.wait_begun()
+    if job.backend is None and job.error is not None:
+        raise job.error
+    return job
+
+
+def start_frame(job: Job) -> dict[str, Any]:
+    return {"type": "start", "sample_rate": audio.SAMPLE_RATE, "channels": audio.CHANNELS,
+            "sample_format": "s16le", **job.metadata()}
+
+
+def meta_headers(job: Job) -> dict[str, str]:
+    return {"X-TTS-Request-Id": job.id, "X-TTS-Backend": job.backend or "",
+            "X-TTS-Voice": job.voice or "", "X-TTS-Cached": str(job.cached).lower(),
+            "X-TTS-Skipped": json.dumps([s.to_dict() for s in job.skipped])}
+
+
+async def synthesize(request: web.Request) -> web.StreamResponse:
+    data = await read_json(request)
+    fmt = data.pop("format", "frames")
+    if fmt not in FORMATS:
+        raise BadRequest(f"'format' must be one of {', '.join(FORMATS)}")
+    job = await started(await submit(request, data))
+    if fmt == "frames":
+        return await stream_frames(request, job)
+    return await stream_audio(request, job, wav=fmt == "wav")
+
+
+async def stream_frames(request: web.Request, job: Job) -> web.StreamResponse:
+    resp = web.StreamResponse(headers={"Content-Type": framing.CONTENT_TYPE, **meta_headers(job)})
+    await resp.prepare(request)
+    await resp.write(framing.encode(start_frame(job)))
+    try:
+        async for pcm in job.chunks():
+            await resp.write(framing.encode({"type": "audio"}, pcm))
+    except EngineError as exc:
+        await resp.write(framing.encode({"type": "error", "code": exc.code, "message": exc.message}))
+    else:
+        await resp.write(framing.encode({"type": "end", **job.metadata()}))
+    await resp.write_eof()
+    return resp
+
+
+async def stream_audio(request: web.Request, job: Job, *, wav: bool) -> web.StreamResponse:
+    """WAV (streamed, sizes unknown until done) or raw s16le PCM."""
+    headers = {"Content-Type": "audio/wav" if wav else "audio/L16; rate=48000; channels=1",
+               **meta_headers(job)}
+    if job.done:
+        body = job.pcm()
+        return web.Response(body=audio.wav_bytes(body) if wav else body, headers=headers)
+    resp = web.StreamResponse(headers=headers)
+    await resp.prepare(request)
+    if wav:
+        await resp.write(audio.wav_header(None))
+    try:
+        async for pcm in job.chunks():
+            await resp.write(pcm)
+    except EngineError:
+        pass  # the status endpoint says why; a WAV stream has no way to carry it
+    await resp.write_eof()
+    return resp
+
+
+async def create_job(request: web.Request) -> web.Response:
+    job = await submit(request, await read_json(request))
+    return web.json_response({**job.metadata(), "wav_url": f"/v1/jobs/{job.id}.wav",
+                              "status_url": f"/v1/jobs/{job.id}"}, status=202)
+
+
+def find_job(request: web.Request) -> Job:
+    job = request.app[ENGINE_KEY].job(request.match_info["job_id"])
+    if job is None:
+        raise web.HTTPNotFound(text=json.dumps({"error": {"code": "unknown_job", "message":
+                               "no such job (jobs are kept for a few minutes)"}}),
+                               content_type="application/json")
+    return job
+
+
+async def job_status(request: web.Request) -> web.Response:
+    return web.json_response(find_job(request).metadata())
+
+
+async def job_wav(request: web.Request) -> web.StreamResponse:
+    return await stream_audio(request, await started(find_job(request)), wav=True)
+
+
+async def voices(request: web.Request) -> web.Response:
+    return web.json_response({"voices": await request.app[ENGINE_KEY].voices()})
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({**request.app[ENGINE_KEY].status(), "listen": request.app[BOUND_KEY]})
+
+
+async def openai_speech(request: web.Request) -> web.StreamResponse:
+    """OpenAI-compatible ``POST /v1/audio/speech``: ``model`` picks the backend when it names
+    one of ours (``tts-1`` and other OpenAI names use the default order)."""
+    data = await read_json(request)
+    fmt = data.get("response_format", "wav")
+    if fmt not in ("wav", "pcm"):
+        return error_response(400, "unsupported_format",
+                              f"response_format {fmt!r} is not supported; use wav or pcm")
+    engine = request.app[ENGINE_KEY]
+    model = data.get("model")
+    backend = model if isinstance(model, str) and model in engine.backends else None
+    voice = data.get("voice")
+    if isinstance(voice, str) and voice in ("alloy", "echo", "fable", "onyx", "nova", "shimmer"):
+        voice = None  # OpenAI's voice names: speak with the default voice
+    job = await started(await submit(request, {"text": data.get("input"), "voice": voice,
+                                               "backend": backend, "priority": "event"}))
+    return await stream_audio(request, job, wav=fmt == "wav")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/v1/synthesize", synthesize)
+    app.router.add_post("/v1/jobs", create_job)
+    app.router.add_get("/v1/jobs/{job_id:[0-9a-f]+}.wav", job_wav)
+    app.router.add_get("/v1/jobs/{job_id:[0-9a-f]+}", job_status)
+    app.router.add_get("/v1/voices", voices)
+    app.router.add_get("/health", health)
+    app.router.add_post("/v1/audio/speech", openai_speech)

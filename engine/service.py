@@ -1,0 +1,171 @@
+"""The engine: backends, router, cache and queue wired together, independent of any transport.
+
+The HTTP/WebSocket server, the CLI's ``say`` and the benchmarks all call ``Engine.submit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from . import __version__
+from .backends import Backend, BackendContext, backend_class
+from .cache import ClipCache, cache_key
+from .config import EngineConfig
+from .errors import BackendUnavailable, BadRequest, EngineError
+from .jobs import PRIORITY_RANK, Job, SynthesisRequest
+from .router import Candidate, Router
+from .scheduler import Scheduler
+from .text import normalize
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, *, extra: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.extra = extra or {}
+        """Injected collaborators for backends (test seams), passed on in ``BackendContext``."""
+        self.backends: dict[str, Backend] = {}
+        self.unavailable: dict[str, str] = {}
+        self.gpu: Any = None
+        self.cache: ClipCache | None = None
+        self.router: Router | None = None
+        q = config.performance.queue
+        self.scheduler = Scheduler(self._run_job, max_concurrent=q.max_concurrent,
+                                   max_queued=q.max_queued)
+        self.started_at = time.time()
+        self._jobs: dict[str, Job] = {}
+
+    async def start(self) -> None:
+        """Start every enabled backend; one that cannot start is reported, not fatal."""
+        self.gpu = self._start_gpu()
+        context = BackendContext(data_dir=self.config.data_path(), gpu=self.gpu, extra=self.extra)
+        for name in self.config.enabled_backends():
+            backend = backend_class(name)(self.config.tts.options(name), context)
+            try:
+                await backend.start()
+            except EngineError as exc:
+                self.unavailable[name] = exc.message
+                _LOGGER.error("Backend %s is unavailable: %s", name, exc.message)
+                continue
+            self.backends[name] = backend
+        if not self.backends:
+            raise BackendUnavailable("no backend could start: " + "; ".join(
+                f"{n}: {r}" for n, r in self.unavailable.items()))
+        self.router = Router(self.config, self.backends, self.unavailable, gpu=self.gpu)
+        cache_cfg = self.config.performance.cache
+        if cache_cfg.enabled:
+            try:
+                self.cache = ClipCache(self.config.cache_dir(), max_size_mb=cache_cfg.max_size_mb,
+                                       ttl_seconds=cache_cfg.ttl_seconds)
+            except Exception as exc:  # unwritable folder: run without a cache, loudly
+                _LOGGER.error("Audio cache disabled: cannot open %s (%s)", self.config.cache_dir(), exc)
+
+    def _start_gpu(self) -> Any:
+        if not self.config.performance.gpu.enabled:
+            return None
+        try:
+            from .gpu import GpuMonitor
+        except ImportError:
+            return None
+        return GpuMonitor.create(self.config.performance.gpu, nvml=self.extra.get("nvml"))
+
+    async def close(self) -> None:
+        await self.scheduler.close()
+        for backend in self.backends.values():
+            await backend.close()
+        if self.cache is not None:
+            self.cache.close()
+
+    def make_request(self, data: dict[str, Any]) -> SynthesisRequest:
+        """Validate a request mapping (API or CLI) into a ``SynthesisRequest``."""
+        limits = self.config.server
+        text = normalize(data.get("text"), max_chars=limits.max_text_chars)
+        voice, backend = _opt_str(data, "voice"), _opt_str(data, "backend")
+        priority = data.get("priority", "chat")
+        if priority not in PRIORITY_RANK:
+            raise BadRequest(f"'priority' must be one of {', '.join(PRIORITY_RANK)}, got {priority!r}")
+        deadline = data.get("deadline_ms")
+        if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, int)
+                                     or deadline < 0):
+            raise BadRequest("'deadline_ms' must be a whole number of milliseconds ≥ 0")
+        if deadline is None and priority == "chat":
+            deadline = self.config.performance.queue.chat_deadline_ms or None
+        return SynthesisRequest(text, voice, backend, priority, deadline or None)
+
+    async def submit(self, request: SynthesisRequest) -> Job:
+        """A job for the request: shared if identical work is in flight, finished at once on a
+        cache hit, queued otherwise. Raises ``Busy``, ``UnknownVoice``, ``UnknownBackend``."""
+        assert self.router is not None, "Engine.start() was not awaited"
+        candidates, skipped = await self.router.plan(request)
+        key = self._key(request.text, candidates[0])
+        shared = self.scheduler.find(key)
+        if shared is not None:
+            return shared
+        job = Job(request, key, skipped=list(skipped), plan=candidates)
+        self._remember(job)
+        if self.cache is not None and self.router.blocked_reason(candidates[0].backend) is None:
+            pcm = await self.cache.get(key)
+            if pcm is not None:
+                job.begin(candidates[0].backend, candidates[0].voice, cached=True)
+                job.append(pcm)
+                job.finish("done")
+                return job
+        return self.scheduler.submit(job)
+
+    def _key(self, text: str, cand: Candidate) -> str:
+        backend = self.backends[cand.backend]
+        return cache_key(text=text, backend=cand.backend, voice=cand.voice,
+                         identity=backend.cache_identity(cand.voice))
+
+    async def _run_job(self, job: Job) -> None:
+        assert self.router is not None
+        served = await self.router.run(job, job.plan)
+        if served is None:
+            return
+        job.finish("done")
+        if self.cache is not None and job.size_bytes:
+            await self.cache.put(self._key(job.request.text, served), job.pcm())
+
+    def _remember(self, job: Job) -> None:
+        """Keep recent jobs addressable by id (``GET /v1/jobs/{id}``) for a while."""
+        self._jobs[job.id] = job
+        if len(self._jobs) > 512:
+            for old in list(self._jobs)[:128]:
+                if self._jobs[old].done:
+                    del self._jobs[old]
+
+    def job(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    async def voices(self) -> list[dict[str, str]]:
+        out = []
+        for backend in self.backends.values():
+            try:
+                out += [v.to_dict() for v in await backend.list_voices()]
+            except EngineError as exc:
+                _LOGGER.warning("Cannot list %s voices: %s", backend.name, exc.message)
+        return out
+
+    def status(self) -> dict[str, Any]:
+        assert self.router is not None
+        return {
+            "status": "ok" if self.backends else "degraded",
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "backends": self.router.status(),
+            "queue": self.scheduler.status(),
+            "cache": self.cache.status() if self.cache is not None else {"enabled": False},
+            "gpu": self.gpu.status() if self.gpu is not None else {"enabled": False},
+        }
+
+
+def _opt_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"'{key}' must be a string, got {type(value).__name__}")
+    return value

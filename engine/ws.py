@@ -1,0 +1,61 @@
+"""``GET /ws``: the WebSocket of the user guide's OBS integration example.
+
+The client sends ``{"type": "tts", "text": "...", "voice": "..."}`` (optionally ``backend``,
+``priority``, ``deadline_ms``). The engine answers with a JSON ``start`` message, binary
+messages of output PCM (s16le, 48 kHz, mono), then a JSON ``end`` message — or one JSON
+``error`` message. Requests on one connection are answered in order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from aiohttp import WSMsgType, web
+
+from .errors import BadRequest, EngineError
+from .routes import start_frame, started
+from .server import CONFIG_KEY, ENGINE_KEY
+
+_LOGGER = logging.getLogger(__name__)
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    limit = request.app[CONFIG_KEY].server.max_body_bytes
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=limit)
+    await ws.prepare(request)
+    async for msg in ws:
+        if msg.type == WSMsgType.TEXT:
+            await _answer(request, ws, msg.data)
+        elif msg.type == WSMsgType.BINARY:
+            await _error(ws, BadRequest("send JSON text messages, not binary"))
+        elif msg.type == WSMsgType.ERROR:
+            _LOGGER.info("WebSocket closed with %s", ws.exception())
+    return ws
+
+
+async def _answer(request: web.Request, ws: web.WebSocketResponse, raw: str) -> None:
+    engine = request.app[ENGINE_KEY]
+    try:
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise BadRequest(f"message is not valid JSON: {exc}") from None
+        if not isinstance(data, dict) or data.get("type", "tts") != "tts":
+            raise BadRequest('send {"type": "tts", "text": "...", "voice": "..."}')
+        data.pop("type", None)
+        job = await started(await engine.submit(engine.make_request(data)))
+        await ws.send_json(start_frame(job))
+        async for pcm in job.chunks():
+            await ws.send_bytes(pcm)
+        await ws.send_json({"type": "end", **job.metadata()})
+    except EngineError as exc:
+        await _error(ws, exc)
+
+
+async def _error(ws: web.WebSocketResponse, exc: EngineError) -> None:
+    await ws.send_json({"type": "error", "code": exc.code, "message": exc.message})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/ws", websocket)

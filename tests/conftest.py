@@ -1,0 +1,107 @@
+"""Shared fixtures: a real engine on a temp Unix socket and on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from engine import config as config_mod
+from engine.server import BOUND_KEY, create_app, start_sites
+
+
+def make_config(tmp_path: Path, **overrides: Any) -> config_mod.EngineConfig:
+    """A config on loopback port 0, a temp socket and a temp cache; ``overrides`` are merged
+    into the mapping (``{"performance": {"queue": {"max_concurrent": 1}}}``)."""
+    data: dict[str, Any] = {
+        "server": {"host": "127.0.0.1", "port": 0, "unix_socket": str(tmp_path / "run" / "engine.sock")},
+        "performance": {"cache": {"dir": str(tmp_path / "cache")}},
+        "tts": {"primary_backend": "piper", "fallback_backends": [], "routing": {},
+                "backends": {"piper": {"voices_dir": str(tmp_path / "voices")}}},
+        "data_dir": str(tmp_path / "data"),
+    }
+    _merge(data, overrides)
+    return config_mod.parse(data)
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+@dataclass
+class RunningEngine:
+    app: web.Application
+    tcp: str
+    """``host:port`` actually bound."""
+    unix: str
+    """Unix socket path."""
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.tcp}"
+
+    @property
+    def engine(self) -> Any:
+        from engine.server import ENGINE_KEY
+        return self.app[ENGINE_KEY]
+
+
+@pytest.fixture
+async def start_engine(tmp_path: Path) -> AsyncIterator[Any]:
+    """``await start_engine(**overrides)`` -> ``RunningEngine``; stopped after the test."""
+    runners: list[web.AppRunner] = []
+
+    async def start(config: config_mod.EngineConfig | None = None, **overrides: Any) -> RunningEngine:
+        cfg = config or make_config(tmp_path, **overrides)
+        app = create_app(cfg)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        runners.append(runner)
+        bound = await start_sites(runner, cfg)
+        app[BOUND_KEY].update(bound)
+        return RunningEngine(app, bound["tcp"], bound.get("unix", ""))
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """A stdlib HTTP connection over a Unix socket (as the OBS plugin makes them)."""
+
+    def __init__(self, path: str, timeout: float = 30) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+def post_json_unix(path: str, route: str, body: Any) -> tuple[int, dict[str, str], bytes]:
+    """Blocking POST over the Unix socket; run it with ``asyncio.to_thread`` from async tests."""
+    conn = UnixHTTPConnection(path)
+    try:
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        conn.request("POST", route, payload, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+async def post_unix(path: str, route: str, body: Any) -> tuple[int, dict[str, str], bytes]:
+    return await asyncio.to_thread(post_json_unix, path, route, body)
