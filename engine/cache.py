@@ -56,7 +56,7 @@ class ClipCache:
         self.stats = CacheStats()
         self._cache = diskcache.Cache(
             str(directory), size_limit=int(max_size_mb * 2**20),
-            eviction_policy="least-recently-used", cull_limit=16)
+            eviction_policy="least-recently-used", cull_limit=1)
 
     async def get(self, key: str) -> bytes | None:
         return await asyncio.to_thread(self.get_sync, key)
@@ -87,6 +87,8 @@ class ClipCache:
         blob = hashlib.sha256(pcm).digest() + pcm
         try:
             self._cache.set(key, blob, expire=self.ttl_seconds or None, retry=True)
+            if self._cache.volume() > self._cache.size_limit:
+                self._cache.cull(retry=True)  # oldest-used first, until under the limit
             return True
         except Exception as exc:  # disk full, read-only folder, ...
             self.stats.write_errors += 1

@@ -125,9 +125,9 @@ class Engine:
         served = await self.router.run(job, job.plan)
         if served is None:
             return
-        job.finish("done")
-        if self.cache is not None and job.size_bytes:
+        if self.cache is not None and job.size_bytes:  # before finishing: a repeat is then a hit
             await self.cache.put(self._key(job.request.text, served), job.pcm())
+        job.finish("done")
 
     def _remember(self, job: Job) -> None:
         """Keep recent jobs addressable by id (``GET /v1/jobs/{id}``) for a while."""

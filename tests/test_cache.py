@@ -1,0 +1,116 @@
+"""The clip cache: content keys, LRU by size, TTL, crash safety, stats, a broken disk."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from engine.cache import ClipCache, cache_key
+
+CLIP = os.urandom(96_000)  # one second of output PCM
+
+
+def key(text: str, **kw: str) -> str:
+    base = {"backend": "piper", "voice": "v", "identity": "model-1"}
+    base.update(kw)
+    return cache_key(text=text, **base)
+
+
+def test_key_covers_everything_that_shapes_the_audio() -> None:
+    keys = {key("hi"), key("hi", backend="edge"), key("hi", voice="w"), key("hi", identity="model-2"),
+            cache_key(text="hi", backend="piper", voice="v", identity="model-1", params={"rate": 1})}
+    assert len(keys) == 5
+    assert key("hi") == key("hi")
+
+
+def test_put_get_survives_a_restart_and_counts(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path, max_size_mb=10, ttl_seconds=0)
+    assert cache.get_sync(key("a")) is None
+    assert cache.put_sync(key("a"), CLIP)
+    assert cache.get_sync(key("a")) == CLIP
+    cache.close()
+    reopened = ClipCache(tmp_path, max_size_mb=10, ttl_seconds=0)
+    assert reopened.get_sync(key("a")) == CLIP
+    status = reopened.status()
+    assert status["hits"] == 1 and status["entries"] == 1 and status["size_bytes"] >= len(CLIP)
+    assert cache.stats.misses == 1 and cache.stats.hits == 1
+
+
+def test_least_recently_used_clips_are_evicted_beyond_the_size_limit(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path, max_size_mb=0.5, ttl_seconds=0)  # room for about five clips
+    for i in range(5):
+        cache.put_sync(key(f"clip {i}"), CLIP)
+    assert cache.get_sync(key("clip 0")) == CLIP  # touch the oldest: now most recently used
+    for i in range(5, 12):
+        cache.put_sync(key(f"clip {i}"), CLIP)
+    assert cache.size_bytes() <= 0.5 * 2**20 + len(CLIP) + 64
+    assert cache.get_sync(key("clip 1")) is None  # untouched old clip went first
+    assert cache.get_sync(key("clip 11")) == CLIP
+
+
+def test_expired_clips_are_not_served(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path, max_size_mb=10, ttl_seconds=1)
+    cache.put_sync(key("old"), CLIP)
+    time.sleep(1.2)
+    assert cache.get_sync(key("old")) is None
+    assert cache.expire() >= 0 and cache.entries() == 0
+
+
+def test_a_damaged_clip_file_reads_as_a_miss_and_is_deleted(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path, max_size_mb=10, ttl_seconds=0)
+    cache.put_sync(key("x"), CLIP)
+    files = [p for p in tmp_path.rglob("*.val")]
+    assert files, "diskcache stores large clips as files"
+    with files[0].open("r+b") as f:
+        f.truncate(len(CLIP) // 2)  # what a crash or a full disk could leave
+    assert cache.get_sync(key("x")) is None
+    assert cache.stats.corrupt == 1 and cache.entries() == 0
+
+
+def test_a_kill_in_the_middle_of_writes_never_leaves_a_truncated_clip(tmp_path: Path) -> None:
+    script = f"""
+import os, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+from engine.cache import ClipCache, cache_key
+cache = ClipCache(__import__('pathlib').Path({str(tmp_path)!r}), max_size_mb=100, ttl_seconds=0)
+print('ready', flush=True)
+i = 0
+while True:
+    cache.put_sync(cache_key(text=str(i), backend='b', voice='v', identity='m'), os.urandom(400_000))
+    i += 1
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+    time.sleep(0.7)
+    proc.kill()
+    proc.wait(timeout=10)
+    cache = ClipCache(tmp_path, max_size_mb=100, ttl_seconds=0)
+    served = 0
+    for i in range(cache.entries() + 5):
+        clip = cache.get_sync(cache_key(text=str(i), backend="b", voice="v", identity="m"))
+        if clip is not None:
+            assert len(clip) == 400_000
+            served += 1
+    assert served >= 1
+
+
+def test_an_unwritable_cache_degrades_to_no_cache(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path, max_size_mb=10, ttl_seconds=0)
+    cache._cache.close()
+    os.chmod(tmp_path, 0o500)
+    try:
+        broken = ClipCache.__new__(ClipCache)
+        broken.__dict__.update(cache.__dict__)
+
+        class FullDisk:
+            def set(self, *a: object, **k: object) -> None:
+                raise OSError(28, "No space left on device")
+
+        broken._cache = FullDisk()  # type: ignore[assignment]
+        assert broken.put_sync(key("y"), CLIP) is False
+        assert broken.stats.write_errors == 1
+    finally:
+        os.chmod(tmp_path, 0o700)
