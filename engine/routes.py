@@ -132,6 +132,11 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({**request.app[ENGINE_KEY].status(), "listen": request.app[BOUND_KEY]})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[ENGINE_KEY].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
 async def openai_speech(request: web.Request) -> web.StreamResponse:
     """OpenAI-compatible ``POST /v1/audio/speech``: ``model`` picks the backend when it names
     one of ours (``tts-1`` and other OpenAI names use the default order)."""
@@ -158,4 +163,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/v1/jobs/{job_id:[0-9a-f]+}", job_status)
     app.router.add_get("/v1/voices", voices)
     app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
     app.router.add_post("/v1/audio/speech", openai_speech)

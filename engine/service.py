@@ -15,6 +15,7 @@ from .cache import ClipCache, cache_key
 from .config import EngineConfig
 from .errors import BackendUnavailable, BadRequest, EngineError
 from .jobs import PRIORITY_RANK, Job, SynthesisRequest
+from .metrics import Metrics
 from .router import Candidate, Router
 from .scheduler import Scheduler
 from .text import normalize
@@ -37,6 +38,7 @@ class Engine:
                                    max_queued=q.max_queued)
         self.started_at = time.time()
         self._jobs: dict[str, Job] = {}
+        self.metrics = Metrics(self)
 
     async def start(self) -> None:
         """Start every enabled backend; one that cannot start is reported, not fatal."""
@@ -112,6 +114,7 @@ class Engine:
                 job.begin(candidates[0].backend, candidates[0].voice, cached=True)
                 job.append(pcm)
                 job.finish("done")
+                self.metrics.observe(job)
                 return job
         return self.scheduler.submit(job)
 
@@ -128,6 +131,7 @@ class Engine:
         if self.cache is not None and job.size_bytes:  # before finishing: a repeat is then a hit
             await self.cache.put(self._key(job.request.text, served), job.pcm())
         job.finish("done")
+        self.metrics.observe(job)
 
     def _remember(self, job: Job) -> None:
         """Keep recent jobs addressable by id (``GET /v1/jobs/{id}``) for a while."""

@@ -198,6 +198,12 @@ async def test_voices_and_health(start_engine: Any) -> None:
     health = json.loads((await _get(engine, "/health"))[1])
     assert health["status"] == "ok" and health["listen"]["tcp"] == engine.tcp
     assert {"queue", "cache", "backends", "gpu"} <= health.keys()
+    await post(engine, "/v1/synthesize", {"text": "Count me.", "format": "pcm"})
+    status, metrics = await _get(engine, "/metrics")
+    text = metrics.decode()
+    assert status == 200 and 'tts_backend_requests_total{backend="piper",outcome="served"} 1.0' in text
+    assert 'tts_time_to_first_audio_seconds_count{backend="piper",cached="false"} 1.0' in text
+    assert "tts_queue_waiting 0.0" in text
 
 
 async def _get(engine: RunningEngine, route: str) -> tuple[int, bytes]:
