@@ -43,7 +43,8 @@ def step(n: int, text: str) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--with", dest="extras", action="append", default=[], metavar="EXTRA",
                         help=f"optional backends: {', '.join(EXTRAS)} or all (repeat or comma-separate)")
     parser.add_argument("--dev", action="store_true", help="test and lint tools (pytest, ruff, mypy)")
@@ -100,8 +101,8 @@ def install_system_deps() -> None:
                      + " ".join(missing))
         prefix = ["sudo"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    run(prefix + ["apt-get", "update", "-q"], env=env)
-    run(prefix + ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env)
+    run([*prefix, "apt-get", "update", "-q"], env=env)
+    run([*prefix, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env)
 
 
 def install_python(venv_dir: Path, extras: list[str], force: bool) -> bool:

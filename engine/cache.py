@@ -23,7 +23,8 @@ _LOGGER = logging.getLogger(__name__)
 _DIGEST = 32
 
 
-def cache_key(*, text: str, backend: str, voice: str, identity: str, params: dict[str, Any] | None = None) -> str:
+def cache_key(*, text: str, backend: str, voice: str, identity: str,
+              params: dict[str, Any] | None = None) -> str:
     """Content key of a clip: normalized text, backend, voice, model identity, synthesis
     parameters and output format."""
     blob = json.dumps({"t": text, "b": backend, "v": voice, "m": identity, "p": params or {},

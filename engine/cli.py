@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -71,10 +72,8 @@ def cmd_serve(cfg: config_mod.EngineConfig, args: Any) -> int:
         def ready(bound: dict[str, str]) -> None:
             print("ready " + " ".join(f"{k}={v}" for k, v in bound.items()), flush=True)
 
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await serve(cfg, ready=ready)
-        except asyncio.CancelledError:
-            pass
 
     asyncio.run(run())
     return 0

@@ -137,7 +137,7 @@ def parse(data: Any) -> EngineConfig:
         raise ConfigError("tts.backends: expected a mapping of backend name to settings")
     data["tts"] = tts
     config = validate.from_mapping(EngineConfig, data)
-    backends = {}
+    backends: dict[str, Any] = {}
     for name, options in raw_backends.items():
         if name not in REGISTRY:
             raise ConfigError(f"tts.backends.{name}: unknown backend; known: {', '.join(REGISTRY)}")

@@ -58,7 +58,8 @@ class _StatusCollector:
             yield _counter("tts_cache_misses", "Cache misses", cache["misses"])
             yield _gauge("tts_cache_bytes", "Cache size on disk", cache["size_bytes"])
             yield _gauge("tts_cache_entries", "Clips in the cache", cache["entries"])
-        served = CounterMetricFamily("tts_backend_requests", "Backend outcomes", labels=["backend", "outcome"])
+        served = CounterMetricFamily("tts_backend_requests", "Backend outcomes",
+                                     labels=["backend", "outcome"])
         up = GaugeMetricFamily("tts_backend_available", "1 if the backend can take work", labels=["backend"])
         for name, b in status["backends"].items():
             up.add_metric([name], 1.0 if b.get("available") else 0.0)

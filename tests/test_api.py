@@ -51,14 +51,17 @@ async def test_synthesize_streams_frames_over_the_unix_socket(start_engine: Any)
 
 async def test_first_sentence_leaves_before_the_rest_is_synthesized(start_engine: Any) -> None:
     engine = await start_engine()
-    async with aiohttp.ClientSession() as s:
-        async with s.post(engine.url + "/v1/synthesize", json={"text": ANNOUNCEMENT}) as r:
-            await r.content.readline()  # start frame
-            audio = json.loads(await r.content.readline())
-            assert audio["type"] == "audio"
-            job = engine.engine.job(r.headers["X-TTS-Request-Id"])
-            assert job is not None and not job.done  # still synthesizing later sentences
-            await r.read()
+    async with aiohttp.ClientSession() as s, s.post(engine.url + "/v1/synthesize",
+                                                   json={"text": ANNOUNCEMENT}) as r:
+        await r.content.readline()  # start frame
+        audio = json.loads(await r.content.readline())
+        assert audio["type"] == "audio"
+        job = engine.engine.job(r.headers["X-TTS-Request-Id"])
+        assert job is not None and not job.done  # still synthesizing later sentences
+        async with s.get(engine.url + "/health") as h:  # the event loop is not blocked meanwhile
+            assert h.status == 200
+        assert not job.done
+        await r.read()
 
 
 async def test_second_request_is_a_cache_hit_with_identical_audio(start_engine: Any) -> None:

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "engine", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
 
 
 def write_config(tmp_path: Path, extra: str = "") -> Path:
@@ -25,7 +25,8 @@ def write_config(tmp_path: Path, extra: str = "") -> Path:
 
 def test_say_writes_48khz_mono_speech(tmp_path: Path) -> None:
     out = tmp_path / "x.wav"
-    result = run_cli("--config", str(write_config(tmp_path)), "say", "Thanks for the follow!", "-o", str(out))
+    result = run_cli("--config", str(write_config(tmp_path)), "say", "Thanks for the follow!",
+                     "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert "48000 Hz mono" in result.stdout and "piper" in result.stdout
     with wave.open(str(out)) as w:
