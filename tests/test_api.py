@@ -212,3 +212,25 @@ async def test_voices_and_health(start_engine: Any) -> None:
 async def _get(engine: RunningEngine, route: str) -> tuple[int, bytes]:
     async with aiohttp.ClientSession() as s, s.get(engine.url + route) as r:
         return r.status, await r.read()
+
+
+async def test_identical_requests_in_flight_are_synthesized_once(start_engine: Any) -> None:
+    engine = await start_engine(performance={"cache": {"enabled": False}})
+    results = await asyncio.gather(*[post(engine, "/v1/synthesize", {"text": ANNOUNCEMENT, "format": "pcm"})
+                                     for _ in range(5)])
+    assert {r[0] for r in results} == {200} and len({r[2] for r in results}) == 1
+    health = json.loads((await _get(engine, "/health"))[1])
+    assert health["backends"]["piper"]["served"] == 1 and health["queue"]["deduplicated"] == 4
+
+
+async def test_stale_chat_is_dropped_with_a_stated_reason(start_engine: Any) -> None:
+    engine = await start_engine(performance={"queue": {"max_concurrent": 1}, "cache": {"enabled": False}})
+    long_one = asyncio.create_task(post(engine, "/v1/synthesize",
+                                        {"text": ANNOUNCEMENT * 3, "priority": "announcement"}))
+    await asyncio.sleep(0.05)
+    status, _, body = await post(engine, "/v1/synthesize", {"text": "old chat", "deadline_ms": 1})
+    error = json.loads(body)["error"]
+    assert status == 503 and error["code"] == "expired" and "deadline of 1 ms" in error["message"]
+    assert (await long_one)[0] == 200
+    health = json.loads((await _get(engine, "/health"))[1])
+    assert health["queue"]["expired"] == 1

@@ -58,11 +58,11 @@ def bundled_voices() -> dict[str, Path]:
 
 
 def _file_identity(path: Path) -> str:
-    """Model identity: name, size and a hash of the first MiB (cheap, changes with the file)."""
+    """Model identity: size and a hash of the first MiB (cheap; changes when the model does)."""
     stat = path.stat()
     with path.open("rb") as f:
         head = hashlib.sha256(f.read(2**20)).hexdigest()[:16]
-    return f"{path.name}:{stat.st_size}:{head}"
+    return f"{stat.st_size}:{head}"
 
 
 class PiperBackend(Backend):
