@@ -4,6 +4,9 @@ The client sends ``{"type": "tts", "text": "...", "voice": "..."}`` (optionally 
 ``priority``, ``deadline_ms``). The engine answers with a JSON ``start`` message, binary
 messages of output PCM (s16le, 48 kHz, mono), then a JSON ``end`` message — or one JSON
 ``error`` message. Requests on one connection are answered in order.
+
+``{"type": "say", "text": "..."}`` instead makes the stream speak it in OBS (as ``POST /v1/say``);
+the answer is one JSON ``said`` message (``delivered``, ``listeners``, ``job``).
 """
 
 from __future__ import annotations
@@ -41,8 +44,15 @@ async def _answer(request: web.Request, ws: web.WebSocketResponse, raw: str) -> 
             data = json.loads(raw)
         except ValueError as exc:
             raise BadRequest(f"message is not valid JSON: {exc}") from None
+        if isinstance(data, dict) and data.get("type") == "say":
+            from .announce import say
+
+            data.pop("type")
+            await ws.send_json({"type": "said", **await say(request.app, data)})
+            return
         if not isinstance(data, dict) or data.get("type", "tts") != "tts":
-            raise BadRequest('send {"type": "tts", "text": "...", "voice": "..."}')
+            raise BadRequest('send {"type": "tts", "text": "...", "voice": "..."} '
+                             'or {"type": "say", "text": "..."}')
         data.pop("type", None)
         job = await started(await engine.submit(engine.make_request(data)))
         await ws.send_json(start_frame(job))
