@@ -1,0 +1,121 @@
+"""The real engine in a subprocess (``python -m engine serve``) with a temp config: loopback
+port 0, a temp Unix socket, a temp cache, Piper only (the bundled joe voice)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from .xserver import HarnessError
+
+_LOGGER = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def engine_config(workdir: Path, socket_path: Path) -> dict[str, Any]:
+    return {
+        "server": {"host": "127.0.0.1", "port": 0, "unix_socket": str(socket_path)},
+        "performance": {"cache": {"dir": str(workdir / "cache")},
+                        "queue": {"max_concurrent": 1}},
+        "tts": {"primary_backend": "piper", "fallback_backends": [], "routing": {},
+                "backends": {"piper": {"voice": "en_US-joe-medium",
+                                       "voices_dir": str(workdir / "voices")}}},
+        "data_dir": str(workdir / "data"),
+        "log_level": "INFO",
+    }
+
+
+class EngineProcess:
+    def __init__(self, workdir: Path, *, socket_path: Path, python: str | None = None) -> None:
+        self.workdir = workdir
+        self.socket_path = socket_path
+        self.python = python or _venv_python()
+        self.log_path = workdir / "engine.log"
+        self.tcp = ""
+        self.unix = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self, *, timeout_s: float = 60.0) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        config = self.workdir / "engine.yaml"
+        config.write_text(json.dumps(engine_config(self.workdir, self.socket_path), indent=1))
+        log = self.log_path.open("a")
+        self._proc = subprocess.Popen([self.python, "-m", "engine", "serve", "--config", str(config)],
+                                      cwd=str(REPO), stdout=subprocess.PIPE, stderr=log, text=True)
+        log.close()
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=_pump, args=(self._proc, lines), daemon=True).start()
+        try:
+            line = lines.get(timeout=timeout_s)
+        except queue.Empty:
+            self.stop()
+            raise HarnessError(f"the engine printed no 'ready' line within {timeout_s:g} s; "
+                               f"see {self.log_path}") from None
+        if not line.startswith("ready "):
+            self.stop()
+            raise HarnessError(f"the engine did not start: {line!r}; log:\n{self.log_text()}")
+        fields = dict(part.split("=", 1) for part in line.split()[1:])
+        self.tcp, self.unix = fields["tcp"], fields.get("unix", "")
+        _LOGGER.info("engine ready on %s and %s", self.tcp, self.unix)
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(5)
+        self._proc = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
+    # -- HTTP over TCP ---------------------------------------------------------------------------
+    def call(self, method: str, route: str, body: Any = None, *,
+             timeout_s: float = 60) -> tuple[int, dict[str, str], bytes]:
+        host, port = self.tcp.rsplit(":", 1)
+        conn = http.client.HTTPConnection(host, int(port), timeout=timeout_s)
+        try:
+            payload = None if body is None else json.dumps(body).encode()
+            conn.request(method, route, payload, {"Content-Type": "application/json"} if payload else {})
+            resp = conn.getresponse()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+        finally:
+            conn.close()
+
+    def health(self) -> dict[str, Any]:
+        status, _, body = self.call("GET", "/health", timeout_s=10)
+        if status != 200:
+            raise HarnessError(f"/health answered {status}: {body[:200]!r}")
+        return dict(json.loads(body))
+
+    def synthesize_pcm(self, text: str, **options: Any) -> tuple[bytes, dict[str, str]]:
+        """``POST /v1/synthesize`` as raw 48 kHz s16le mono; a repeat of what the plugin asked
+        for is a cache hit (header ``x-tts-cached: true``): the very PCM the engine sent."""
+        status, headers, body = self.call("POST", "/v1/synthesize",
+                                          {"text": text, "format": "pcm", **options})
+        if status != 200:
+            raise HarnessError(f"/v1/synthesize answered {status}: {body[:300]!r}")
+        return body, headers
+
+
+def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.put(line.strip())
+    lines.put(f"(the engine exited with code {proc.wait()})")
+
+
+def _venv_python() -> str:
+    venv = REPO / ".venv" / "bin" / "python"
+    return str(venv) if venv.exists() else sys.executable
