@@ -1,0 +1,72 @@
+"""The results table (stdout) and this benchmark's section of ``bench/RESULTS.md``.
+
+RESULTS.md is shared with other benchmarks: only the section under ``SECTION_TITLE`` (up to the
+next ``## `` header) is replaced; every other section is kept as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .core import Row, Section
+
+SECTION_TITLE = "## Engine core (issue 2)"
+FILE_TITLE = "# Benchmark results"
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return ""
+    if unit in ("", "req/s"):
+        return f"{value:.1f}".removesuffix(".0") + (f" {unit}" if unit else "")
+    return f"{value:.2f} {unit}" if value < 10 else f"{value:.1f} {unit}"
+
+
+def table(sections: list[Section]) -> list[str]:
+    lines = ["| Benchmark | Measure | Engine | Baseline | Engine / baseline | Goal | Met |",
+             "|---|---|---|---|---|---|---|"]
+    for section in sections:
+        for r in section.rows:
+            base = f"{fmt(r.baseline, r.unit)} ({r.baseline_name})" if r.baseline_name else ""
+            ratio = f"{r.ratio:.2f}x" if r.ratio is not None and r.unit == "ms" else ""
+            met = "" if r.met is None else ("yes" if r.met else "**no**")
+            lines.append(f"| {r.bench} | {r.measure} | {fmt(r.ours, r.unit)} | {base} | {ratio} | "
+                         f"{r.goal} | {met} |")
+    return lines
+
+
+def section_text(sections: list[Section], machine: list[tuple[str, str]], command: str,
+                 extra_notes: list[str]) -> str:
+    out = [SECTION_TITLE, "", f"Command (from the repository root): `{command}`", "",
+           "Machine:", ""]
+    out += [f"- {k}: {v}" for k, v in machine]
+    out += ["", *table(sections), "", "Details:", ""]
+    for section in sections:
+        out += [f"- {section.title}: " + "; ".join(section.notes)] if section.notes else []
+    out += [f"- {n}" for n in extra_notes]
+    return "\n".join(out) + "\n"
+
+
+def write_results(path: Path, text: str) -> None:
+    """Replace (or append) our section, re-reading the file right before writing it."""
+    current = path.read_text(encoding="utf-8") if path.exists() else f"{FILE_TITLE}\n"
+    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(current):
+        updated = pattern.sub(lambda _m: text + "\n", current, count=1)
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def print_table(sections: list[Section]) -> None:
+    print("\n".join(table(sections)))
+    for section in sections:
+        for note in section.notes:
+            print(f"  {section.title}: {note}")
+
+
+__all__ = ["Row", "Section", "print_table", "section_text", "write_results"]
