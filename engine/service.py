@@ -80,6 +80,8 @@ class Engine:
             await backend.close()
         if self.cache is not None:
             self.cache.close()
+        if self.gpu is not None:
+            self.gpu.close()
 
     def make_request(self, data: dict[str, Any]) -> SynthesisRequest:
         """Validate a request mapping (API or CLI) into a ``SynthesisRequest``."""
