@@ -48,7 +48,7 @@ class Router:
         self.unavailable = unavailable
         """Enabled backends that could not start, with the reason."""
         self.gpu = gpu
-        self.breakers = {n: CircuitBreaker(n) for n in backends}
+        self.breakers = {n: CircuitBreaker.for_backend(n, b) for n, b in backends.items()}
         self.limiters = {n: RateLimiter(getattr(b.options, "max_requests_per_hour", 0))
                          for n, b in backends.items()}
         self.stats = {n: BackendStats() for n in backends}
