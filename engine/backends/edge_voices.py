@@ -100,8 +100,7 @@ class VoiceCatalogue:
         return self._list.voices
 
     def _recently_failed(self) -> bool:
-        return self._failed_at is not None and self._clock() - self._failed_at < min(
-            RETRY_AFTER_FAILURE_S, self.ttl_s)
+        return self._failed_at is not None and self._clock() - self._failed_at < RETRY_AFTER_FAILURE_S
 
     async def _refresh(self, fetch: Any) -> None:
         try:
