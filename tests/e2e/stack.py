@@ -58,6 +58,19 @@ class Stack:
         raise TimeoutError(f"the Media Source stayed {state} for {timeout_s:g} s (wanted {states});\n"
                            f"script log:\n{self.obs.script_log()[-3000:]}")
 
+    def wait_media_source(self, *, timeout_s: float) -> None:
+        """Wait until the script has created the Media Source (after OBS finished loading)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.obs.check_alive()
+            try:
+                self.media_state()
+                return
+            except ObsRequestError:
+                time.sleep(0.2)
+        raise HarnessError(f"no Media Source {MEDIA_SOURCE!r} within {timeout_s:g} s; script log:\n"
+                           f"{self.obs.script_log()[-3000:]}")
+
     def wait_idle(self, *, quiet_s: float, timeout_s: float) -> None:
         """Wait until the Media Source has been idle for ``quiet_s`` in a row (queue drained)."""
         deadline = time.monotonic() + timeout_s
@@ -106,14 +119,15 @@ def plugin_settings(*, engine_socket: str, irc_port: int, **extra: Any) -> dict[
 @contextlib.contextmanager
 def running_stack(*, script: Path = PLUGIN,
                   settings: Callable[[str, int], dict[str, Any]] | None = None,
-                  keep_dir: bool = False, obs_timeout_s: float = 90) -> Iterator[Stack]:
+                  keep_dir: bool = False, obs_timeout_s: float = 90,
+                  screen: tuple[int, int] = (1280, 720)) -> Iterator[Stack]:
     """Start everything; ``settings(engine_socket, irc_port)`` gives the script's settings."""
     # A short path: Unix socket paths are limited to ~100 bytes.
     workdir = Path(tempfile.mkdtemp(prefix="e2e-obs-"))
     with contextlib.ExitStack() as stack:
         if not keep_dir:
             stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        display = stack.enter_context(Xvfb(log_path=workdir / "xvfb.log"))
+        display = stack.enter_context(Xvfb(log_path=workdir / "xvfb.log", size=screen))
         irc = IrcServer()
         stack.callback(irc.close)
         engine = EngineProcess(workdir / "engine", socket_path=workdir / "run" / "engine.sock")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 _LOGGER = logging.getLogger(__name__)
 SCREEN = (1280, 720)
+"""Default screen size in pixels (width, height)."""
 
 
 class HarnessError(RuntimeError):
@@ -31,18 +32,21 @@ def require(tool: str, package: str) -> str:
 class Xvfb:
     """``with Xvfb() as x:`` a virtual screen on a free display number; ``x.display`` is ``:N``."""
 
-    def __init__(self, *, log_path: Path, start_timeout_s: float = 10.0) -> None:
+    def __init__(self, *, log_path: Path, size: tuple[int, int] = SCREEN,
+                 start_timeout_s: float = 10.0) -> None:
         self.log_path = log_path
+        self.size = size
         self.start_timeout_s = start_timeout_s
         self.display = ""
         self._proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Xvfb:
         exe = require("Xvfb", "xvfb")
+        size = self.size
         for number in _free_displays():
             display = f":{number}"
             log = self.log_path.open("ab")
-            proc = subprocess.Popen([exe, display, "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
+            proc = subprocess.Popen([exe, display, "-screen", "0", f"{size[0]}x{size[1]}x24",
                                      "-nolisten", "tcp"], stdout=log, stderr=log)
             log.close()
             if _wait_socket(number, proc, self.start_timeout_s):
@@ -68,7 +72,7 @@ class Xvfb:
         ffmpeg = require("ffmpeg", "ffmpeg")
         vf = ["-vf", "crop={2}:{3}:{0}:{1}".format(*crop)] if crop else []
         subprocess.run([ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "x11grab",
-                        "-video_size", f"{SCREEN[0]}x{SCREEN[1]}", "-i", self.display,
+                        "-video_size", f"{self.size[0]}x{self.size[1]}", "-i", self.display,
                         *vf, "-frames:v", "1", str(out)], check=True, timeout=30)
         return out
 
