@@ -3,6 +3,7 @@ against the PCM the engine sent; also the latency from a line arriving to the Me
 
 from __future__ import annotations
 
+import functools
 import re
 import statistics
 import time
@@ -124,10 +125,10 @@ def latency_runs(stack: Stack, *, runs: int) -> list[Latency]:
     out = []
     for i in range(runs):
         line = f"{SHORT_LINES[i % len(SHORT_LINES)]} {i}"
-        out.append(measure(stack, "chat", line, lambda line=line: chat(stack, "Dana", line)))
+        out.append(measure(stack, "chat", line, functools.partial(chat, stack, "Dana", line)))
     for i in range(runs):
         text = FIVE_SENTENCES.format(n=i + 1)
-        out.append(measure(stack, "say5", text, lambda text=text: say(stack, text)))
+        out.append(measure(stack, "say5", text, functools.partial(say, stack, text)))
     return out
 
 
