@@ -32,7 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     voices = sub.add_parser("voices", help="list the voices of the enabled backends")
     voices.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
     dl = sub.add_parser("download-voice", help="fetch a Piper voice from the public catalogue")
-    dl.add_argument("name", help="e.g. en_US-lessac-medium")
+    dl.add_argument("name", nargs="?", help="e.g. en_US-lessac-medium")
+    dl.add_argument("--list", action="store_true", help="list the catalogue's voices instead")
+    dl.add_argument("--force", action="store_true", help="download again even if installed")
     dl.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
     return parser
 
@@ -120,11 +122,16 @@ def cmd_voices(cfg: config_mod.EngineConfig, args: Any) -> int:
 
 
 def cmd_download_voice(cfg: config_mod.EngineConfig, args: Any) -> int:
-    from .backends.piper_download import download_voice
+    from .backends.piper_download import catalogue_lines, download_voice
 
     options = cfg.tts.options("piper")
+    if args.list:
+        print("\n".join(catalogue_lines(options.catalogue_url)))
+        return 0
+    if not args.name:
+        raise EngineError("name a voice to download (e.g. en_US-lessac-medium), or use --list")
     path = download_voice(args.name, Path(options.voices_dir).expanduser(),
-                          base_url=options.catalogue_url)
+                          base_url=options.catalogue_url, force=args.force)
     print(f"installed {args.name} at {path}")
     return 0
 

@@ -259,3 +259,15 @@ def test_cli_download_then_say(server: VoiceServer, tmp_path: Path,
         assert (w.getframerate(), w.getnchannels()) == (48000, 1) and w.getnframes() > 24000
     assert cli.main(["--config", str(cfg), "download-voice", "nobody-at-all"]) == 2
     assert "error: no Piper voice 'nobody-at-all'" in capsys.readouterr().err
+
+
+def test_cli_lists_the_catalogue(server: VoiceServer, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str], joe: tuple[bytes, bytes]) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"tts": {"backends": {"piper": {"catalogue_url": server.base_url}}}}))
+    assert cli.main(["--config", str(cfg), "download-voice", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].split()[:3] == [NAME, "en_XX", "medium"]
+    assert f"{(len(joe[0]) + len(joe[1])) / 2**20:.1f} MiB" in lines[0]
+    assert cli.main(["--config", str(cfg), "download-voice"]) == 2
+    assert "name a voice to download" in capsys.readouterr().err
