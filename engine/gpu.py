@@ -12,6 +12,7 @@ With no NVML library or no GPU, the monitor never fails: its mode is ``"cpu-fall
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -137,7 +138,7 @@ class GpuMonitor:
             return without(f"performance.gpu.device {config.device!r} is not a CUDA device")
         if nvml is None:
             try:
-                import pynvml as nvml
+                nvml = importlib.import_module("pynvml")
             except ImportError:
                 return without("nvidia-ml-py is not installed")
         nvml_error: Any = getattr(nvml, "NVMLError", OSError)

@@ -16,11 +16,11 @@ class NVMLError(Exception):
     pass
 
 
-class NVMLError_LibraryNotFound(NVMLError):  # noqa: N801 (pynvml's own name)
+class NVMLError_LibraryNotFound(NVMLError):
     pass
 
 
-class NVMLError_NotSupported(NVMLError):  # noqa: N801
+class NVMLError_NotSupported(NVMLError):
     pass
 
 
@@ -46,42 +46,42 @@ class FakeNvml:
         if self.fail_reads and name.startswith("nvmlDeviceGet") and name != "nvmlDeviceGetHandleByIndex":
             raise NVMLError("GPU is lost")
 
-    def nvmlInit(self) -> None:  # noqa: N802 (pynvml's names)
+    def nvmlInit(self) -> None:
         self._count("nvmlInit")
         if not self.library_present:
             raise NVMLError_LibraryNotFound("NVML Shared Library Not Found")
 
-    def nvmlShutdown(self) -> None:  # noqa: N802
+    def nvmlShutdown(self) -> None:
         self._count("nvmlShutdown")
 
-    def nvmlDeviceGetHandleByIndex(self, index: int) -> object:  # noqa: N802
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> object:
         self._count("nvmlDeviceGetHandleByIndex")
         if index >= self.device_count:
             raise NVMLError("Invalid Argument")
         return ("handle", index)
 
-    def nvmlDeviceGetName(self, handle: object) -> str:  # noqa: N802
+    def nvmlDeviceGetName(self, handle: object) -> str:
         self._count("nvmlDeviceGetName")
         return self.name
 
-    def nvmlDeviceGetTemperature(self, handle: object, sensor: int) -> int:  # noqa: N802
+    def nvmlDeviceGetTemperature(self, handle: object, sensor: int) -> int:
         self._count("nvmlDeviceGetTemperature")
         return int(self.temperature_c)
 
-    def nvmlDeviceGetMemoryInfo(self, handle: object) -> SimpleNamespace:  # noqa: N802
+    def nvmlDeviceGetMemoryInfo(self, handle: object) -> SimpleNamespace:
         self._count("nvmlDeviceGetMemoryInfo")
         return SimpleNamespace(used=self.memory_used_bytes, total=self.memory_total_bytes,
                                free=self.memory_total_bytes - self.memory_used_bytes)
 
-    def nvmlDeviceGetPowerUsage(self, handle: object) -> int:  # noqa: N802
+    def nvmlDeviceGetPowerUsage(self, handle: object) -> int:
         self._count("nvmlDeviceGetPowerUsage")
         return self.power_mw
 
-    def nvmlDeviceGetUtilizationRates(self, handle: object) -> SimpleNamespace:  # noqa: N802
+    def nvmlDeviceGetUtilizationRates(self, handle: object) -> SimpleNamespace:
         self._count("nvmlDeviceGetUtilizationRates")
         return SimpleNamespace(gpu=self.utilization_percent, memory=0)
 
-    def nvmlDeviceGetTotalEnergyConsumption(self, handle: object) -> int:  # noqa: N802
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: object) -> int:
         self._count("nvmlDeviceGetTotalEnergyConsumption")
         raise NVMLError_NotSupported("Not Supported")  # as on pre-Volta boards: power is integrated
 

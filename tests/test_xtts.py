@@ -10,24 +10,21 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from aiohttp import web
-
 from engine import audio
 from engine.backends import BackendContext
 from engine.backends import xtts_model
 from engine.backends.xtts import XttsBackend, XttsOptions
 from engine.errors import BackendUnavailable, UnknownVoice
 from engine.ratelimit import RateLimiter
-from engine.server import BOUND_KEY, create_app, start_sites
-from engine.service import Engine
 from tests.conftest import RunningEngine, make_config, post_unix
-from tests.fake_nvml import Clock
+from tests.engine_extra import running_engine
+from tests.fake_nvml import Clock, FakeNvml
 from tests.xtts_fixture import SPEAKER, build_xtts, write_reference_wav
 
 pytestmark = pytest.mark.xtts
@@ -134,7 +131,7 @@ async def test_builtin_speakers_and_unknown_voices(tiny_model: Path, voices: Pat
     await backend.start()
     names = {v.name: v.description for v in await backend.list_voices()}
     assert names == {"streamer": "XTTS clone of streamer.wav", SPEAKER: "XTTS built-in speaker"}
-    with pytest.raises(UnknownVoice, match="nobody.wav"):
+    with pytest.raises(UnknownVoice, match=r"nobody\.wav"):
         await backend.resolve_voice("nobody")
     chunks = await collect(backend.stream("Hi.", SPEAKER))
     assert chunks and backend.status()["voices_with_latents"] == 0  # built-in: no cloning needed
@@ -161,7 +158,7 @@ async def test_missing_model_is_reported_and_download_fails_fast_offline(
         voices: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nowhere = tmp_path / "no-model"
     backend = make_backend(nowhere, voices, tmp_path)
-    with pytest.raises(BackendUnavailable, match="missing config.json, model.pth, vocab.json"):
+    with pytest.raises(BackendUnavailable, match=r"missing config\.json, model\.pth, vocab\.json"):
         await backend.start()
 
     import huggingface_hub.constants as hf  # offline for sure, and no cached copy to find
@@ -180,32 +177,13 @@ async def test_missing_model_is_reported_and_download_fails_fast_offline(
 
 # -- through the real server, with Piper as the fallback --------------------------------------
 
-@pytest.fixture
-async def start_xtts_engine(tmp_path: Path, tiny_model: Path, voices: Path
-                            ) -> AsyncIterator[Callable[..., Any]]:
-    """Like conftest's ``start_engine``, with XTTS first, Piper as fallback and ``extra`` seams."""
-    started: list[tuple[web.AppRunner, Engine]] = []
-
-    async def start(*, extra: dict[str, Any] | None = None, xtts: dict[str, Any] | None = None,
-                    **overrides: Any) -> RunningEngine:
-        xtts_opts = {"enabled": True, "model_dir": str(tiny_model), "voices_dir": str(voices),
-                     "voice": "streamer", "stream_chunk_size": 5, "idle_unload_s": 0, **(xtts or {})}
-        cfg = make_config(tmp_path, tts={"primary_backend": "xtts", "fallback_backends": ["piper"],
-                                         "backends": {"xtts": xtts_opts}}, **overrides)
-        engine = Engine(cfg, extra=extra)
-        await engine.start()
-        app = create_app(cfg, engine=engine)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        started.append((runner, engine))
-        bound = await start_sites(runner, cfg)
-        app[BOUND_KEY].update(bound)
-        return RunningEngine(app, bound["tcp"], bound.get("unix", ""))
-
-    yield start
-    for runner, engine in started:
-        await runner.cleanup()
-        await engine.close()
+def xtts_config(tmp_path: Path, tiny_model: Path, voices: Path, *, xtts: dict[str, Any] | None = None,
+                **overrides: Any) -> Any:
+    """XTTS first (the tiny model, CPU), Piper as the fallback."""
+    xtts_opts = {"enabled": True, "model_dir": str(tiny_model), "voices_dir": str(voices),
+                 "voice": "streamer", "stream_chunk_size": 5, "idle_unload_s": 0, **(xtts or {})}
+    return make_config(tmp_path, tts={"primary_backend": "xtts", "fallback_backends": ["piper"],
+                                      "backends": {"xtts": xtts_opts}}, **overrides)
 
 
 async def say(engine: RunningEngine, text: str) -> tuple[str, list[dict[str, str]]]:
@@ -222,7 +200,8 @@ async def health(engine: RunningEngine) -> dict[str, Any]:
     return engine.engine.status()  # the same dict GET /health serves
 
 
-async def test_out_of_memory_falls_back_to_piper_and_xtts_recovers(start_xtts_engine: Any) -> None:
+async def test_out_of_memory_falls_back_to_piper_and_xtts_recovers(tiny_model: Path, voices: Path,
+                                                                   tmp_path: Path) -> None:
     raised: list[int] = []
 
     def oom_once() -> None:
@@ -230,7 +209,12 @@ async def test_out_of_memory_falls_back_to_piper_and_xtts_recovers(start_xtts_en
             raised.append(1)
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    engine = await start_xtts_engine(extra={"xtts_before_inference": oom_once})
+    async with running_engine(xtts_config(tmp_path, tiny_model, voices),
+                              extra={"xtts_before_inference": oom_once}) as engine:
+        await check_out_of_memory_path(engine)
+
+
+async def check_out_of_memory_path(engine: RunningEngine) -> None:
     backend, skipped = await say(engine, "The GPU is full right now.")
     assert backend == "piper"
     assert skipped == [{"backend": "xtts", "reason": "failed: gpu out of memory"}]
@@ -242,8 +226,14 @@ async def test_out_of_memory_falls_back_to_piper_and_xtts_recovers(start_xtts_en
     assert (await health(engine))["backends"]["xtts"]["served"] == 1
 
 
-async def test_rate_limit_window_falls_back_and_shows_in_health(start_xtts_engine: Any) -> None:
-    engine = await start_xtts_engine(xtts={"max_requests_per_hour": 1})
+async def test_rate_limit_window_falls_back_and_shows_in_health(tiny_model: Path, voices: Path,
+                                                                 tmp_path: Path) -> None:
+    config = xtts_config(tmp_path, tiny_model, voices, xtts={"max_requests_per_hour": 1})
+    async with running_engine(config) as engine:
+        await check_rate_limit_window(engine)
+
+
+async def check_rate_limit_window(engine: RunningEngine) -> None:
     clock = Clock()
     router = engine.engine.router
     router.limiters["xtts"] = RateLimiter(1, clock=clock)  # the engine's limiter, on a test clock
@@ -258,3 +248,33 @@ async def test_rate_limit_window_falls_back_and_shows_in_health(start_xtts_engin
 
     clock.advance(3600.5)  # the window slides past the first request
     assert await say(engine, "Third announcement.") == ("xtts", [])
+
+
+async def test_gpu_guards_skip_xtts_until_the_gpu_recovers_then_it_runs_on_the_cpu(
+        tiny_model: Path, voices: Path, tmp_path: Path) -> None:
+    nvml = FakeNvml(temperature_c=85)
+    config = xtts_config(tmp_path, tiny_model, voices, performance={"gpu": {"enabled": True}})
+    async with running_engine(config, extra={"nvml": nvml}) as engine:
+        backend, skipped = await say(engine, "It is hot in here.")
+        assert backend == "piper"
+        assert skipped == [{"backend": "xtts", "reason": "GPU temperature 85 °C over the 80 °C limit "
+                                                         "(resumes at 75 °C)"}]
+        gpu = (await health(engine))["gpu"]
+        assert gpu["mode"] == "gpu" and gpu["temperature_c"] == 85 and gpu["guards"]["temperature"]["tripped"]
+        assert gpu["name"] == nvml.name and gpu["power_w"] == 60.0
+        assert (await health(engine))["backends"]["xtts"]["loaded"] is False
+
+        nvml.temperature_c, nvml.memory_used_bytes = 60, 23 * 2**30  # cool, but VRAM nearly full
+        await asyncio.sleep(engine.engine.gpu.max_age_s + 0.1)  # let the cached reading expire
+        backend, skipped = await say(engine, "Now memory is short.")
+        assert backend == "piper"
+        assert skipped[0]["reason"] == "GPU memory use 96 % over the 90 % limit (resumes at 85 %)"
+
+        nvml.memory_used_bytes = 4 * 2**30
+        await asyncio.sleep(engine.engine.gpu.max_age_s + 0.1)
+        # the guards clear; torch here has no CUDA device, so XTTS falls back to the CPU
+        assert await say(engine, "All clear.") == ("xtts", [])
+        status = await health(engine)
+        assert status["gpu"]["mode"] == "cpu-fallback"
+        assert "torch sees no CUDA device" in status["gpu"]["reason"]
+        assert status["backends"]["xtts"]["device"] == "cpu"

@@ -36,7 +36,8 @@ def build_xtts(folder: Path, *, size: str = "tiny", max_audio_tokens: int = 16,
 
     folder.mkdir(parents=True, exist_ok=True)
     config = XttsConfig()
-    tokenizer = Tokenizer.from_file(str(Path(TTS.__file__).parent / "tts/utils/assets/tortoise/tokenizer.json"))
+    tortoise = Path(TTS.__file__).parent / "tts/utils/assets/tortoise/tokenizer.json"
+    tokenizer = Tokenizer.from_file(str(tortoise))
     tokenizer.add_special_tokens(["[START]", "[STOP]", *(f"[{lang}]" for lang in config.languages)])
     tokenizer.save(str(folder / "vocab.json"))
     args = config.model_args

@@ -119,7 +119,8 @@ def read_reference(path: Path, *, max_seconds: float) -> tuple[Any, int]:
     try:
         audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
-        raise BackendError(f"cannot read reference audio {path}: {exc}", reason="bad reference audio") from exc
+        raise BackendError(f"cannot read reference audio {path}: {exc}",
+                           reason="bad reference audio") from exc
     mono = np.clip(audio.mean(axis=1)[: int(rate * max_seconds)], -1.0, 1.0)
     return torch.from_numpy(np.ascontiguousarray(mono)).unsqueeze(0), int(rate)
 
