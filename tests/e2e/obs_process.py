@@ -47,7 +47,9 @@ class ObsProcess:
 
     def check_alive(self) -> None:
         if self.proc is not None and self.proc.poll() is not None:
-            raise HarnessError(f"OBS exited with code {self.proc.returncode}; its output:\n{self.tail()}")
+            code = self.proc.returncode
+            how = "crashed (SIGSEGV)" if code == -11 else f"exited with code {code}"
+            raise HarnessError(f"OBS {how}; the end of its output and log:\n{self.tail()}")
 
     def main_window(self, *, timeout_s: float = 10.0) -> int:
         """The X window id of OBS's main window (title ``OBS 29.x - Profile: ... - Scenes: ...``)."""

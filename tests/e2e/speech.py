@@ -62,18 +62,19 @@ def recorded(path: Path) -> np.ndarray:
     return recording.envelope(recording.decode(path))
 
 
-def assert_spoken(rec_env: np.ndarray, clip_env: np.ndarray, *, what: str,
+def assert_spoken(stack: Stack, rec_env: np.ndarray, clip_env: np.ndarray, *, what: str,
                   after_s: float = 0.0) -> recording.Match:
     """The recording carries the clip: loud enough, long enough, and the same envelope shape."""
     match = recording.best_match(rec_env, clip_env, after_s=after_s)
-    clip_voiced = recording.voiced_seconds(clip_env)
-    assert recording.voiced_seconds(rec_env) >= 0.8 * clip_voiced, (
-        f"{what}: the recording has {recording.voiced_seconds(rec_env):.2f} s of sound, "
-        f"the engine's clip {clip_voiced:.2f} s")
-    assert match.level_dbfs > -40, f"{what}: the matched span is only {match.level_dbfs:.1f} dBFS"
+    clip_voiced, rec_voiced = recording.voiced_seconds(clip_env), recording.voiced_seconds(rec_env)
+    log = f"\nscript log:\n{stack.obs.script_log()[-2500:]}"
+    assert rec_voiced >= 0.8 * clip_voiced, (
+        f"{what}: the recording has {rec_voiced:.2f} s of sound, the engine's clip {clip_voiced:.2f} s; "
+        f"sound in the recording at {recording.segments(rec_env)}{log}")
+    assert match.level_dbfs > -40, f"{what}: the matched span is only {match.level_dbfs:.1f} dBFS{log}"
     assert match.correlation > MATCH_MIN, (
         f"{what}: the recording's loudness envelope matches the engine's clip only at "
-        f"r={match.correlation:.2f} (want > {MATCH_MIN}); best lag {match.start_s:.2f} s")
+        f"r={match.correlation:.2f} (want > {MATCH_MIN}); best lag {match.start_s:.2f} s{log}")
     return match
 
 
@@ -84,6 +85,9 @@ class Latency:
     text: str
     playing_ms: float
     """From the line being sent to a GetMediaInputStatus poll seeing PLAYING."""
+    audible_ms: float | None
+    """From the line being sent to the media time starting to run: the first poll with a cursor
+    above 0, minus that cursor (OBS may say PLAYING while it still waits for the first samples)."""
     event_ms: float | None
     """From the line being sent to obs-websocket's MediaInputPlaybackStarted event arriving."""
     plugin_ms: float | None
@@ -100,12 +104,28 @@ def measure(stack: Stack, kind: str, text: str, trigger: Callable[[], float], *,
     before = len(_plugin_latencies(stack))
     sent = trigger()
     seen = stack.wait_state((PLAYING,), timeout_s=timeout_s, poll_s=0.002)
+    audible = _audible(stack, timeout_s=timeout_s)
     events = stack.ws.events_since(sent, "MediaInputPlaybackStarted")
     stack.wait_idle(quiet_s=0.3, timeout_s=60)
     logged = _plugin_latencies(stack)[before:]
-    return Latency(kind, text, (seen - sent) * 1000,
+    return Latency(kind, text, (seen - sent) * 1000, (audible - sent) * 1000 if audible else None,
                    (events[0].received - sent) * 1000 if events else None,
                    float(logged[0]) if logged else None)
+
+
+def _audible(stack: Stack, *, timeout_s: float) -> float | None:
+    """Monotonic time the media clock started: first poll with a running cursor, minus it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        asked = time.monotonic()
+        status = stack.media_status()
+        cursor = status.get("mediaCursor") or 0
+        if status["mediaState"] != PLAYING:
+            return None
+        if cursor > 0:
+            return asked - cursor / 1000
+        time.sleep(0.002)
+    return None
 
 
 def _plugin_latencies(stack: Stack) -> list[str]:
@@ -139,6 +159,9 @@ def summary(results: list[Latency]) -> dict[str, dict[str, float]]:
         rows = [r for r in results if r.kind == kind]
         entry = {"runs": float(len(rows)), "playing_median_ms": statistics.median(r.playing_ms for r in rows),
                  "playing_max_ms": max(r.playing_ms for r in rows)}
+        audible = [r.audible_ms for r in rows if r.audible_ms is not None]
+        if audible:
+            entry["audible_median_ms"] = statistics.median(audible)
         events = [r.event_ms for r in rows if r.event_ms is not None]
         if events:
             entry["event_median_ms"] = statistics.median(events)

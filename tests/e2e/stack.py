@@ -41,8 +41,16 @@ class Stack:
     ws: ObsWebSocket
     cfg: obs_config.ObsConfig
 
+    def media_status(self) -> dict[str, Any]:
+        """``GetMediaInputStatus`` of the plugin's Media Source (``mediaState``, ``mediaCursor`` ms)."""
+        try:
+            return self.ws.request("GetMediaInputStatus", {"inputName": MEDIA_SOURCE})
+        except ObsRequestError:
+            self.obs.check_alive()  # a crashed OBS says so, with its log
+            raise
+
     def media_state(self) -> str:
-        return str(self.ws.request("GetMediaInputStatus", {"inputName": MEDIA_SOURCE})["mediaState"])
+        return str(self.media_status()["mediaState"])
 
     def wait_state(self, states: tuple[str, ...], *, timeout_s: float, poll_s: float = 0.01) -> float:
         """Poll the Media Source until it is in one of ``states``; returns ``time.monotonic()``

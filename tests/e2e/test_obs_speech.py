@@ -17,7 +17,7 @@ pytestmark = pytest.mark.obs
 def test_chat_line_is_spoken(obs_stack: Stack) -> None:
     path = record_speech(obs_stack, lambda: chat(obs_stack, "Alice", "hello from the chat, nice stream"))
     clip = engine_clip(obs_stack, "Alice says hello from the chat, nice stream")
-    assert_spoken(recorded(path), clip, what="chat line")
+    assert_spoken(obs_stack, recorded(path), clip, what="chat line")
 
 
 def test_muted_media_source_records_no_speech(obs_stack: Stack) -> None:
@@ -37,7 +37,7 @@ def test_hotkey_announcement_is_spoken(obs_stack: Stack) -> None:
     path = record_speech(obs_stack, lambda: obs_stack.ws.request("TriggerHotkeyByName",
                                                                  {"hotkeyName": HOTKEY_NAME}))
     clip = engine_clip(obs_stack, HOTKEY_TEXT, backend="piper")
-    assert_spoken(recorded(path), clip, what="hotkey announcement")
+    assert_spoken(obs_stack, recorded(path), clip, what="hotkey announcement")
 
 
 def test_scene_switch_message_is_spoken(obs_stack: Stack) -> None:
@@ -47,7 +47,7 @@ def test_scene_switch_message_is_spoken(obs_stack: Stack) -> None:
     finally:
         obs_stack.ws.request("SetCurrentProgramScene", {"sceneName": "Scene"})
     clip = engine_clip(obs_stack, SCENE_TEXT.format(scene="BRB"))
-    assert_spoken(recorded(path), clip, what="scene message")
+    assert_spoken(obs_stack, recorded(path), clip, what="scene message")
 
 
 def test_two_chat_lines_play_one_after_the_other(obs_stack: Stack) -> None:
@@ -60,8 +60,8 @@ def test_two_chat_lines_play_one_after_the_other(obs_stack: Stack) -> None:
     path = record_speech(obs_stack, two_lines, messages=2)
     env = recorded(path)
     clip1, clip2 = engine_clip(obs_stack, first), engine_clip(obs_stack, second)
-    m1 = assert_spoken(env, clip1, what="first line")
-    m2 = assert_spoken(env, clip2, what="second line", after_s=m1.end_s - 0.3)
+    m1 = assert_spoken(obs_stack, env, clip1, what="first line")
+    m2 = assert_spoken(obs_stack, env, clip2, what="second line", after_s=m1.end_s - 0.3)
     assert m2.start_s >= m1.end_s - 0.1, f"the second line starts at {m2.start_s:.2f} s, " \
                                          f"before the first ends at {m1.end_s:.2f} s"
     # Overlapping clips would sound for less time than the two clips together.
@@ -73,7 +73,7 @@ def test_two_chat_lines_play_one_after_the_other(obs_stack: Stack) -> None:
 def test_say_endpoint_is_spoken(obs_stack: Stack) -> None:
     text = "This announcement came from the engine's say endpoint."
     path = record_speech(obs_stack, lambda: say(obs_stack, text))
-    assert_spoken(recorded(path), engine_clip(obs_stack, text), what="/v1/say announcement")
+    assert_spoken(obs_stack, recorded(path), engine_clip(obs_stack, text), what="/v1/say announcement")
 
 
 def test_latency_chat_and_announcement(obs_stack: Stack) -> None:
