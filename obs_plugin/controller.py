@@ -16,7 +16,7 @@ import obs_media
 from engine_client import EngineAddress
 from engine_link import EngineLink, SubmitRequest
 from filters import ChatFilter, ChatLine, render
-from playback import Message, PlaybackQueue
+from playback import Message, PlaybackQueue, split_sentences
 from settings import PluginSettings
 from twitch_irc import IrcReader
 
@@ -28,7 +28,7 @@ class Controller:
     def __init__(self) -> None:
         self.inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.settings = PluginSettings()
-        self.player = obs_media.MediaPlayer(self.settings.media_source, self._url_for)
+        self.player = obs_media.MediaPlayer(self.settings.media_source)
         self.queue = PlaybackQueue(self.player, on_event=self._on_playback)
         self.filter = ChatFilter(self.settings)
         self.link: EngineLink | None = None
@@ -89,7 +89,7 @@ class Controller:
         if self.link is not None:
             self.link.close()
             self.link = None
-        self.queue.clear()
+        self.queue.clear("the script is unloading")
         obs_media.disconnect_signals()
 
     # -- OBS events (UI / scripting threads) -----------------------------------------------------
@@ -122,25 +122,31 @@ class Controller:
         if self.link is not None:
             for msg in self.queue.to_submit(now):
                 self.link.submit(self._request(msg, now))
-        self.queue.tick(now)
+        if self.loaded:  # the Media Source exists only once OBS has loaded the scenes
+            self.queue.tick(now)
 
     def _request(self, msg: Message, now: float) -> SubmitRequest:
         deadline = None
         if msg.priority == "chat" and self.settings.chat_deadline_s:
             deadline = max(1000, int((self.settings.chat_deadline_s - (now - msg.created)) * 1000))
-        return SubmitRequest(msg.id, msg.text, msg.voice, msg.backend, msg.priority, deadline, msg.attempts,
-                             download=self.settings.playback_mode == "file")
+        return SubmitRequest(msg.id, msg.text, msg.voice, msg.backend, msg.priority, deadline, msg.attempts)
 
     def speak(self, text: str, *, voice: str = "", backend: str = "", priority: str = "announcement",
               origin: str = "test", created: float | None = None) -> Message | None:
+        """Queue a text; in stream mode a long one becomes one part per sentence group, so it
+        starts playing once the first part is synthesized. Returns the first part."""
         text = text.strip()
         if not text:
             return None
-        msg = Message(text, voice or self.settings.default_voice, backend or self.settings.default_backend,
-                      priority, origin)
+        pieces = split_sentences(text) if self.settings.playback_mode == "stream" else [text]
+        first = Message(pieces[0], voice or self.settings.default_voice, backend or self.settings.default_backend,
+                        priority, origin, parts=len(pieces))
+        parts = [first] + [Message(p, first.voice, first.backend, priority, origin, group=first.group, part=i,
+                                   parts=len(pieces)) for i, p in enumerate(pieces[1:], start=1)]
         if created is not None:
-            msg.created = created
-        return msg if self.queue.enqueue(msg) else None
+            for msg in parts:
+                msg.created = created
+        return first if self.queue.enqueue_parts(parts) else None
 
     # -- inbox handlers --------------------------------------------------------------------------
     def _on_chat(self, line: ChatLine, received: float, received_wall: float) -> None:
@@ -161,18 +167,25 @@ class Controller:
         self.chat_state = text
 
     def _on_say(self, event: dict[str, Any]) -> None:
+        """A ``/v1/say`` announcement. Its engine job is used as is, unless stream mode splits a
+        long text into sentences (then the parts are new, shorter jobs that start sooner)."""
         job = event.get("job") or {}
-        text = str(event.get("text") or "")
+        text = str(event.get("text") or "").strip()
         priority = str(event.get("priority") or "announcement")
-        msg = Message(text, str(event.get("voice") or ""), str(event.get("backend") or ""), priority, "say")
+        voice, backend = str(event.get("voice") or ""), str(event.get("backend") or "")
+        created = time.monotonic()
+        sent = event.get("ts")
+        if isinstance(sent, (int, float)) and 0 <= time.time() - sent < 60:
+            created -= time.time() - sent  # latency counts from the POST, not from our read
         wav_url, job_id = job.get("wav_url"), job.get("request_id")
-        if isinstance(wav_url, str) and isinstance(job_id, str):
-            msg.job_id, msg.wav_url = job_id, wav_url
-            msg.state = "ready" if self.settings.playback_mode == "stream" else "submitting"
-        if not text and not msg.wav_url:
+        split = self.settings.playback_mode == "stream" and len(split_sentences(text)) > 1
+        if split or not (isinstance(wav_url, str) and isinstance(job_id, str)):
+            self.speak(text, voice=voice, backend=backend, priority=priority, origin="say", created=created)
             return
-        if self.queue.enqueue(msg) and msg.state == "submitting" and self.link is not None:
-            self.link.fetch(msg.id, msg.job_id, msg.wav_url)
+        msg = Message(text, voice, backend, priority, "say", created=created, state="submitting",
+                      job_id=job_id, wav_url=wav_url)
+        if self.queue.enqueue(msg) and self.link is not None:
+            self.link.fetch(msg.id, job_id, wav_url)
 
     def _on_hotkey(self, action: str) -> None:
         if action == "skip":
@@ -231,21 +244,21 @@ class Controller:
         _LOGGER.log(logging.WARNING if level == "warning" else logging.INFO, "%s", text)
 
     def _on_playback(self, kind: str, msg: Message, detail: str) -> None:
-        if kind == "playing":
+        if kind == "playing" and msg.part == 0:
             waited = (time.monotonic() - msg.created) * 1000
-            _LOGGER.info("Playing %s message #%d (job %s): Media Source playing %.0f ms after it arrived",
-                         msg.origin, msg.id, msg.job_id, waited)
+            _LOGGER.info("Playing %s message #%d (job %s, %d part(s)): Media Source playing %.0f ms after it "
+                         "arrived", msg.origin, msg.group, msg.job_id, msg.parts, waited)
         elif kind == "failed":
             self._fail(f"{msg.origin} message #{msg.id}: {detail}")
-        elif kind in ("cut", "skipped"):
+        elif kind == "state":
+            _LOGGER.debug("Message #%d: media state %s at %.0f ms", msg.id, detail,
+                          (time.monotonic() - msg.created) * 1000)
+        elif kind in ("cut", "skipped") and "unloading" not in detail:
             _LOGGER.info("Message #%d %s (%s)", msg.id, kind, detail)
 
     def _fail(self, text: str) -> None:
         self.last_failure = f"{time.strftime('%H:%M:%S')} {text}"
         _LOGGER.warning("%s", text)
-
-    def _url_for(self, wav_url: str) -> str:
-        return self.link.job_url(wav_url) if self.link is not None else f"http://127.0.0.1:8000{wav_url}"
 
     # -- status ----------------------------------------------------------------------------------
     def status_text(self) -> str:

@@ -4,7 +4,8 @@
   ONE line when the engine goes away and one when it is back, retries with backoff, and can
   start the engine from the project's venv;
 * a subscriber: holds ``GET /v1/subscribe`` open and forwards ``say`` events;
-* a small pool that creates engine jobs (and, in file mode, downloads the WAV to a temp file).
+* a small pool that creates engine jobs and downloads each finished WAV to a temp file, which
+  the Media Source then plays as a local file (see ``obs_media.py`` for why not a URL).
 
 Nothing here touches ``obspython``: the timer on OBS's side drains ``inbox``.
 """
@@ -26,7 +27,7 @@ from typing import Any
 from engine_client import EngineAddress, EngineClient, EngineClientError, EngineRefused, EngineUnreachable
 import launcher
 
-_LOGGER = logging.getLogger(__name__)
+_LOGGER = logging.getLogger("streamer_tts.engine_link")
 RETRYABLE_CODES = ("busy", "expired", "no_backend", "backend_failed", "backend_unavailable", "internal",
                    "http_error", "bad_reply")
 
@@ -45,8 +46,6 @@ class SubmitRequest:
     priority: str
     deadline_ms: int | None
     attempt: int
-    download: bool
-    """File mode: save the WAV to a temp file before playing."""
 
 
 class EngineLink:
@@ -59,7 +58,6 @@ class EngineLink:
         self.autostart = autostart
         self.poll_s = poll_s
         self.up: bool | None = None
-        self.tcp = f"{address.host}:{address.port}" if not address.is_unix else ""
         self.engine_proc: subprocess.Popen[bytes] | None = None
         self.temp_dir = tempfile.mkdtemp(prefix="streamer-tts-obs-")
         self._stop = threading.Event()
@@ -107,10 +105,9 @@ class EngineLink:
             job = self.client.create_job(req.text, voice=req.voice, backend=req.backend,
                                          priority=req.priority, deadline_ms=req.deadline_ms)
             job_id, wav_url = str(job["request_id"]), str(job["wav_url"])
-            if req.download:
-                fd, path = tempfile.mkstemp(suffix=".wav", prefix=f"msg{req.msg_id}-", dir=self.temp_dir)
-                os.close(fd)
-                self.client.download(wav_url, path)
+            fd, path = tempfile.mkstemp(suffix=".wav", prefix=f"msg{req.msg_id}-", dir=self.temp_dir)
+            os.close(fd)
+            self.client.download(wav_url, path)
             self.inbox.put(("submitted", req.msg_id, job_id, wav_url, path))
         except EngineRefused as exc:
             _remove(path)
@@ -122,7 +119,7 @@ class EngineLink:
             self.inbox.put(("submit_failed", req.msg_id, str(exc), backoff(req.attempt)))
 
     def fetch(self, msg_id: int, job_id: str, wav_url: str) -> None:
-        """File mode for a job the engine already made (``/v1/say``): download its WAV."""
+        """A job the engine already made (``/v1/say``): download its WAV."""
         if not self._stop.is_set():
             self._pool.submit(self._fetch, msg_id, job_id, wav_url)
 
@@ -137,13 +134,6 @@ class EngineLink:
         else:
             self.inbox.put(("submitted", msg_id, job_id, wav_url, path))
 
-    def job_url(self, wav_url: str) -> str:
-        """The URL a Media Source can read (engine's TCP address: ffmpeg cannot use a Unix socket)."""
-        host = self.tcp or "127.0.0.1:8000"
-        if host.startswith("0.0.0.0:"):
-            host = "127.0.0.1:" + host.split(":", 1)[1]
-        return f"http://{host}{wav_url}"
-
     # -- health ----------------------------------------------------------------------------------
     def _monitor(self) -> None:
         failures = 0
@@ -156,9 +146,6 @@ class EngineLink:
                 delay = backoff(failures, base=1.0)
             else:
                 failures = 0
-                tcp = (health.get("listen") or {}).get("tcp")
-                if isinstance(tcp, str) and tcp:
-                    self.tcp = tcp
                 if self.up is not True:
                     self.up = True
                     self.inbox.put(("engine_up", str(self.address)))

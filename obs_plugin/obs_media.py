@@ -23,21 +23,22 @@ def on_media_ended(calldata: Any) -> None:
         _ENDED["count"] += 1
 
 
-def media_settings(data: Any, *, url: str = "", path: str = "") -> None:
-    """Settings for one message: a network URL read progressively, or a local WAV."""
-    obs.obs_data_set_bool(data, "is_local_file", not url)
-    if url:
-        obs.obs_data_set_string(data, "input", url)
-        obs.obs_data_set_string(data, "input_format", "wav")
-    else:
-        obs.obs_data_set_string(data, "local_file", path)
+def media_settings(data: Any, *, path: str) -> None:
+    """Settings for one message: a finished local WAV.
+
+    Measured in OBS 29.0.2 (see README-settings.md): a network URL (``is_local_file`` off) makes
+    the source "reconnect" after the clip ends, replaying it, and the next settings update then
+    waits (holding Python's lock) for that reconnect; a URL in local-file mode breaks off when
+    ffmpeg seeks at the start, and a non-seekable stream there crashed OBS's media thread. So
+    every message is a local file; long texts are split into sentences so playback still starts
+    after the first sentence (``playback.split_sentences``)."""
+    obs.obs_data_set_bool(data, "is_local_file", True)
+    obs.obs_data_set_string(data, "local_file", path)
     obs.obs_data_set_bool(data, "looping", False)
     obs.obs_data_set_bool(data, "restart_on_activate", False)
     obs.obs_data_set_bool(data, "close_when_inactive", False)
     obs.obs_data_set_bool(data, "clear_on_media_end", True)
     obs.obs_data_set_bool(data, "hw_decode", False)
-    obs.obs_data_set_int(data, "buffering_mb", 1)
-    obs.obs_data_set_int(data, "reconnect_delay_sec", 0)
 
 
 class _Held:
@@ -134,10 +135,8 @@ def media_source_names() -> list[str]:
 class MediaPlayer:
     """``playback.Player`` over the named Media Source."""
 
-    def __init__(self, name: str, url_for: Any) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.url_for = url_for
-        """``url_for(wav_url) -> str``: the engine's HTTP URL of a job's WAV."""
 
     def play(self, message: Message) -> bool:
         with _Held(obs.obs_get_source_by_name(self.name)) as src:
@@ -145,13 +144,9 @@ class MediaPlayer:
                 return False
             connect_signals(self.name)
             data = obs.obs_data_create()
-            if message.local_path:
-                media_settings(data, path=message.local_path)
-            else:
-                media_settings(data, url=self.url_for(message.wav_url))
-            obs.obs_source_update(src, data)
+            media_settings(data, path=message.local_path)
+            obs.obs_source_update(src, data)  # opens and starts it (restart_on_activate is off)
             obs.obs_data_release(data)
-            obs.obs_source_media_restart(src)
             return True
 
     def state(self) -> int:

@@ -2,14 +2,17 @@
 
 Pure logic, driven by the timer on OBS's side: ``tick(now)`` starts the next message when the
 current one has ended, cuts one that runs past the maximum length, and drops chat older than its
-deadline. Messages are sent to the engine ahead of their turn (``to_submit``) so synthesis has
-started, or finished, by the time they play.
+deadline. Messages are sent to the engine ahead of their turn (``to_submit``) so their audio is
+ready by the time they play. A long text is several parts (one per sentence group, see
+``split_sentences``) that share a ``group``: they stay together in the queue, play back to back,
+and are skipped, dropped or cut together.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -23,6 +26,20 @@ PRIORITY_RANK = {"announcement": 0, "event": 1, "chat": 2}
 OPEN_TIMEOUT_S = 10.0
 """A message whose media never starts within this long is given up."""
 _ids = itertools.count(1)
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+MIN_PART_CHARS = 40
+"""Sentences shorter than this are joined to the next one (fewer gaps, natural phrasing)."""
+
+
+def split_sentences(text: str, *, min_chars: int = MIN_PART_CHARS) -> list[str]:
+    """``"One. Two three four. Five."`` -> parts of at least ``min_chars`` (the last may be shorter)."""
+    parts: list[str] = []
+    for piece in _SENTENCE_END.split(text.strip()):
+        if parts and len(parts[-1]) < min_chars:
+            parts[-1] += " " + piece
+        elif piece:
+            parts.append(piece)
+    return parts or [text]
 
 
 @dataclass
@@ -37,15 +54,24 @@ class Message:
     created: float = field(default_factory=time.monotonic)
     received_wall: float = field(default_factory=time.time)
     id: int = field(default_factory=lambda: next(_ids))
+    group: int = 0
+    """Parts of one text share a group (0: the message's own id)."""
+    part: int = 0
+    parts: int = 1
     state: str = "new"
     """new (to submit), submitting, ready (job known), playing."""
     job_id: str = ""
     wav_url: str = ""
-    """Engine route of the streamed WAV (``/v1/jobs/<id>.wav``)."""
+    """Engine route of the job's WAV (``/v1/jobs/<id>.wav``)."""
     local_path: str = ""
-    """Temp WAV (file mode); deleted when the message leaves the queue."""
+    """The downloaded WAV the Media Source plays; deleted when the message leaves the queue."""
     attempts: int = 0
     retry_at: float = 0.0
+
+
+    def __post_init__(self) -> None:
+        if not self.group:
+            self.group = self.id
 
 
 class Player(Protocol):
@@ -84,6 +110,7 @@ class PlaybackQueue:
         self._last_tick = 0.0
         self._seen_active = False
         self._ended_mark = 0
+        self._last_state = -1
         self.playing_since: float | None = None
         """Monotonic time the current message's media first reported PLAYING."""
 
@@ -103,10 +130,28 @@ class PlaybackQueue:
             self.counters.dropped_full += 1
             self._leave(victim, "dropped", "queue full")
         rank = PRIORITY_RANK.get(msg.priority, 2)
-        index = next((i for i, m in enumerate(self.items) if PRIORITY_RANK.get(m.priority, 2) > rank),
-                     len(self.items))
+        index = len(self.items)
+        if msg.part == 0:  # later parts follow their first part; a new text never splits a group
+            index = next((i for i, m in enumerate(self.items)
+                          if PRIORITY_RANK.get(m.priority, 2) > rank and m.part == 0
+                          and m.group != self._playing_group), len(self.items))
         self.items.insert(index, msg)
         return True
+
+    def enqueue_parts(self, parts: list[Message]) -> bool:
+        """Enqueue the parts of one text together; all or nothing."""
+        if not parts:
+            return False
+        if not self.enqueue(parts[0]):
+            return False
+        index = self.items.index(parts[0])
+        for offset, msg in enumerate(parts[1:], start=1):
+            self.items.insert(index + offset, msg)
+        return True
+
+    @property
+    def _playing_group(self) -> int:
+        return self.current.group if self.current is not None else -1
 
     def find(self, msg_id: int) -> Message | None:
         if self.current is not None and self.current.id == msg_id:
@@ -143,20 +188,27 @@ class PlaybackQueue:
         msg.state, msg.retry_at = "new", now + retry_in
 
     # -- controls --------------------------------------------------------------------------------
-    def skip(self) -> bool:
+    def skip(self, reason: str = "skipped by hotkey") -> bool:
+        """Stop the current text (all its parts)."""
         if self.current is None:
             return False
         self.player.stop()
         self.counters.skipped += 1
-        self._finish("skipped", "skipped by hotkey")
+        self._drop_group(self.current.group, "skipped", reason)
+        self._finish("skipped", reason)
         return True
 
-    def clear(self) -> int:
-        n = len(self.items)
+    def _drop_group(self, group: int, kind: str, reason: str) -> None:
+        for msg in [m for m in self.items if m.group == group]:
+            self.items.remove(msg)
+            self._leave(msg, kind, reason)
+
+    def clear(self, reason: str = "queue cleared") -> int:
+        n = len({m.group for m in self.items})
         for msg in list(self.items):
-            self._leave(msg, "cleared", "queue cleared")
+            self._leave(msg, "cleared", reason)
         self.items.clear()
-        self.skip()
+        self.skip(reason)
         return n
 
     def set_paused(self, paused: bool) -> None:
@@ -178,13 +230,17 @@ class PlaybackQueue:
     def _drop_late(self, now: float) -> None:
         if not self.chat_deadline_s:
             return
-        for msg in [m for m in self.items if m.priority == "chat" and now - m.created > self.chat_deadline_s]:
-            self.items.remove(msg)
+        late = {m.group for m in self.items if m.priority == "chat" and m.part == 0
+                and now - m.created > self.chat_deadline_s}
+        for group in late:
             self.counters.dropped_late += 1
-            self._leave(msg, "dropped", f"older than {self.chat_deadline_s:g} s")
+            self._drop_group(group, "dropped", f"older than {self.chat_deadline_s:g} s")
 
     def _watch(self, now: float, dt: float) -> None:
         state = self.player.state()
+        if state != self._last_state:
+            self._last_state = state
+            self.on_event("state", self.current, str(state))  # type: ignore[arg-type]
         if state in ACTIVE:
             self._seen_active = True
             if state == PLAYING and self.playing_since is None:
@@ -197,9 +253,11 @@ class PlaybackQueue:
                 self.counters.failed += 1
                 self._finish("failed", "the Media Source could not play it")
             else:
-                self.counters.played += 1
+                if self.current is not None and self.current.part == self.current.parts - 1:
+                    self.counters.played += 1
                 self._finish("ended", "")
-        elif state == ERROR and now - self._started > 2.0 or now - self._started > OPEN_TIMEOUT_S and not self._seen_active:
+        elif (state == ERROR and now - self._started > 2.0) or \
+                (now - self._started > OPEN_TIMEOUT_S and not self._seen_active):
             self.player.stop()
             self.counters.failed += 1
             self._finish("failed", "the Media Source did not start playing")
@@ -207,15 +265,19 @@ class PlaybackQueue:
             self.player.stop()
             self.counters.cut += 1
             self.counters.played += 1
-            self._finish("cut", f"longer than {self.max_playback_s:g} s")
+            reason = f"longer than {self.max_playback_s:g} s"
+            self._drop_group(self.current.group, "cut", reason)  # type: ignore[union-attr]
+            self._finish("cut", reason)
 
     def _start_next(self, now: float) -> None:
         if not self.items or self.items[0].state != "ready":
             return
         msg = self.items.popleft()
         self._ended_mark = self.player.ended_count()
-        self.current, self._started, self._played_s = msg, now, 0.0
-        self._seen_active, self.playing_since = False, None
+        if msg.part == 0:
+            self._played_s = 0.0  # the length limit counts a whole text, all its parts
+        self.current, self._started = msg, now
+        self._seen_active, self.playing_since, self._last_state = False, None, -1
         msg.state = "playing"
         if not self.player.play(msg):
             self.counters.failed += 1

@@ -30,8 +30,8 @@ _BASE = (
     Setting("media_source", "str", "TTS Audio", "Name of the Media Source that plays the speech"),
     Setting("create_media_source", "bool", True, "Create the Media Source (ffmpeg_source) if missing"),
     Setting("media_in_all_scenes", "bool", True, "Add the Media Source to every scene so speech is heard in all"),
-    Setting("playback_mode", "str", "stream", "stream = Media Source reads the engine's WAV URL while it is made; "
-            "file = download to a temp WAV first"),
+    Setting("playback_mode", "str", "stream", "stream = long texts are split into sentences, so playback starts "
+            "once the first is ready; file = one WAV per message"),
     Setting("max_playback_s", "int", 30, "Cut a message that plays longer than this (seconds, 0 = no limit)"),
     Setting("default_voice", "str", "", "Voice for everything without its own (empty = engine default)"),
     Setting("default_backend", "str", "", "Backend for everything without its own (empty = engine routing)"),

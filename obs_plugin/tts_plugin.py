@@ -62,7 +62,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import sys
+import threading
 from typing import Any
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -83,9 +85,31 @@ _STATE: dict[str, Any] = {}
 
 
 class _ScriptLog(logging.Handler):
-    """Plugin log records -> OBS's script log (Tools -> Scripts -> Script Log, and OBS's log file)."""
+    """Plugin log records -> OBS's script log (Tools -> Scripts -> Script Log, and OBS's log file).
+
+    Only OBS's own threads may call ``script_log`` (a call from one of our worker threads can crash
+    OBS): records from Python-created threads wait in ``pending`` until the next timer tick."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
 
     def emit(self, record: logging.LogRecord) -> None:
+        thread = threading.current_thread()
+        if thread is not threading.main_thread() and type(thread).__name__ != "_DummyThread":
+            self.pending.put(record)
+            return
+        self._write(record)
+
+    def flush_pending(self) -> None:
+        for _ in range(100):
+            try:
+                record = self.pending.get_nowait()
+            except queue.Empty:
+                return
+            self._write(record)
+
+    def _write(self, record: logging.LogRecord) -> None:
         level = obs.LOG_WARNING if record.levelno >= logging.WARNING else obs.LOG_INFO
         if record.levelno >= logging.ERROR:
             level = obs.LOG_ERROR
@@ -95,11 +119,14 @@ class _ScriptLog(logging.Handler):
             pass
 
 
+_LOG_HANDLER = _ScriptLog()
+
+
 def _setup_logging() -> None:
     logger = logging.getLogger("streamer_tts")
-    if not any(isinstance(h, _ScriptLog) for h in logger.handlers):
-        logger.addHandler(_ScriptLog())
-    logger.setLevel(logging.INFO)
+    if _LOG_HANDLER not in logger.handlers:
+        logger.addHandler(_LOG_HANDLER)
+    logger.setLevel(logging.DEBUG if os.environ.get("STREAMER_TTS_DEBUG") else logging.INFO)
     logger.propagate = False
 
 
@@ -178,6 +205,7 @@ def on_tick() -> None:
     ctl = controller()
     if ctl is not None:
         ctl.tick()
+    _LOG_HANDLER.flush_pending()
 
 
 def on_frontend_event(event: int) -> None:
