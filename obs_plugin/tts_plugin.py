@@ -12,7 +12,7 @@ Settings keys (stable: scene collections may pre-seed them under modules.scripts
     media_source             str  "TTS Audio"                 Name of the Media Source that plays the speech
     create_media_source      bool true                        Create the Media Source (ffmpeg_source) if missing
     media_in_all_scenes      bool true                        Add the Media Source to every scene so speech is heard in all
-    playback_mode            str  "stream"                    stream = Media Source reads the engine's WAV URL while it is made; file = download to a temp WAV first
+    playback_mode            str  "stream"                    stream = long texts are split into sentences, so playback starts once the first is ready; file = one WAV per message
     max_playback_s           int  30                          Cut a message that plays longer than this (seconds, 0 = no limit)
     default_voice            str  ""                          Voice for everything without its own (empty = engine default)
     default_backend          str  ""                          Backend for everything without its own (empty = engine routing)
