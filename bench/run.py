@@ -71,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
             print("3/4 cache hit", flush=True)
             sections.insert(2, core.bench_cache_hit(cached, reps=cache_reps))
             sections.append(burst)
+            print("4/4 the same burst again (every line cached now)", flush=True)
+            again = core.bench_burst(cached, requests=300, distinct=60, clients=8)
+            again.title = "Same burst again, all cache hits"
+            for row in again.rows:
+                row.bench = "4b. burst again (all hits)"
+                row.goal, row.met = "", None
+            sections.append(again)
         finally:
             cached.stop()
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
