@@ -65,14 +65,16 @@ class CircuitBreaker:
             return "half-open"
         return "open"
 
-    def blocked_reason(self) -> str | None:
-        """``None`` if a request may try the backend now (claims the probe when half-open)."""
+    def blocked_reason(self, *, claim: bool = True) -> str | None:
+        """``None`` if a request may try the backend now. When half-open this claims the one
+        probe, unless ``claim`` is false (a look that will not call the backend itself)."""
         state = self.state
         if state == "closed":
             return None
         if state == "half-open":
             if not self._probing:
-                self._probe_at = self._clock()
+                if claim:
+                    self._probe_at = self._clock()
                 return None
             return f"breaker half-open ({self.last_error}; a probe request is trying it)"
         left = max(0.0, self.cooldown_s - (self._clock() - (self.opened_at or 0.0)))
@@ -99,7 +101,7 @@ class CircuitBreaker:
     def _open(self, why: str) -> None:
         self.opened_at = self._clock()
         self.times_opened += 1
-        _LOGGER.warning("Backend %s: %s; skipping it for %.0f s", self.name, why, self.cooldown_s)
+        _LOGGER.warning("Backend %s: %s; skipping it for %g s", self.name, why, self.cooldown_s)
 
     def status(self) -> dict[str, object]:
         state = self.state

@@ -91,7 +91,9 @@ class Router:
                                 "; ".join(f"{s.backend}: {s.reason}" for s in skipped))
         return candidates, skipped
 
-    def blocked_reason(self, name: str) -> str | None:
+    def blocked_reason(self, name: str, *, claim: bool = False) -> str | None:
+        """Why backend ``name`` is skipped now (``None``: usable). Only ``run`` passes
+        ``claim=True``: when the breaker is half-open, that call takes the one probe."""
         backend = self.backends[name]
         reason = backend.unavailable_reason()
         if reason is None and backend.uses_gpu and self.gpu is not None:
@@ -99,13 +101,13 @@ class Router:
         if reason is None:
             reason = self.limiters[name].blocked_reason()
         if reason is None:
-            reason = self.breakers[name].blocked_reason()
+            reason = self.breakers[name].blocked_reason(claim=claim)
         return reason
 
     async def run(self, job: Job, candidates: list[Candidate]) -> Candidate | None:
         """Stream the job's audio from the first candidate that works; returns it."""
         for cand in candidates:
-            reason = self.blocked_reason(cand.backend)
+            reason = self.blocked_reason(cand.backend, claim=True)
             if reason is not None:
                 self._skip(job, cand.backend, reason)
                 continue

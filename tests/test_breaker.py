@@ -118,3 +118,16 @@ def test_for_backend_takes_the_backends_own_settings(tmp_path: Path) -> None:
 
     plain = CircuitBreaker.for_backend("piper", Plain())
     assert (plain.failure_threshold, plain.cooldown_s, plain.trip_reasons) == (2, 30.0, frozenset())
+
+
+def test_a_look_without_claim_leaves_the_probe_for_the_request_that_calls() -> None:
+    """The engine looks at the breaker before its cache lookup (claim=False)."""
+    clock = Clock()
+    b = make(clock)
+    b.record_failure("dns")
+    assert b.blocked_reason(claim=False) is not None  # open: blocked either way
+    clock.now += 10
+    assert b.blocked_reason(claim=False) is None
+    assert b.blocked_reason(claim=False) is None
+    assert b.blocked_reason() is None  # the probe is still there to take
+    assert b.blocked_reason() is not None
