@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench import machine
-from tests.e2e import speech
+from tests.e2e import latency, speech
 from tests.e2e.conftest import e2e_settings
 from tests.e2e.stack import CHANNEL, Stack, running_stack
 
@@ -46,19 +46,19 @@ def engine_first_audio_ms(stack: Stack, text: str) -> float:
         conn.close()
 
 
-def run(runs: int) -> tuple[dict[str, dict[str, float]], dict[str, float], list[speech.Latency]]:
+def run(runs: int) -> tuple[dict[str, dict[str, float]], dict[str, float], list[latency.Latency]]:
     with running_stack(settings=e2e_settings) as stack:
         stack.wait_media_source(timeout_s=30)
         stack.irc.wait_joined(CHANNEL, timeout_s=30)
-        speech.measure(stack, "warm-up", "warm up", lambda: speech.chat(stack, "Zed", "warm up line"))
-        results = speech.latency_runs(stack, runs=runs)
+        latency.measure(stack, "warm-up", "warm up", lambda: speech.chat(stack, "Zed", "warm up line"))
+        results = latency.latency_runs(stack, runs=runs)
         engine = {
             "chat": statistics.median(engine_first_audio_ms(stack, f"Dana says engine only line {i}")
                                       for i in range(runs)),
-            "say5": statistics.median(engine_first_audio_ms(stack, speech.FIVE_SENTENCES.format(n=100 + i))
+            "say5": statistics.median(engine_first_audio_ms(stack, latency.FIVE_SENTENCES.format(n=100 + i))
                                       for i in range(runs)),
         }
-    return speech.summary(results), engine, results
+    return latency.summary(results), engine, results
 
 
 def section(summary: dict[str, dict[str, float]], engine: dict[str, float], runs: int, command: str) -> str:
@@ -67,22 +67,22 @@ def section(summary: dict[str, dict[str, float]], engine: dict[str, float], runs
     out += [f"- {k}: {v}" for k, v in machine.describe()]
     out += ["", f"Medians of {runs} runs, each with a new text (no cache hits). Goal: at most "
             f"{GOAL_MS:.0f} ms to PLAYING.", "",
-            "| Case | Media Source PLAYING (poll) | MediaInputPlaybackStarted event | Media clock running "
+            "| Case | Media Source PLAYING (poll) | MediaInputPlaybackStarted event "
             "| Plugin's own log | Engine first audio alone | Goal met |",
-            "|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|"]
     for kind in ("chat", "say5"):
         s = summary.get(kind, {})
         playing = s.get("playing_median_ms")
         met = "" if playing is None else ("yes" if playing <= GOAL_MS else "**no**")
         out.append(f"| {names[kind]} | {_ms(playing)} (max {_ms(s.get('playing_max_ms'))}) | "
-                   f"{_ms(s.get('event_median_ms'))} | {_ms(s.get('audible_median_ms'))} | "
+                   f"{_ms(s.get('event_median_ms'))} | "
                    f"{_ms(s.get('plugin_median_ms'))} | {_ms(engine.get(kind))} | {met} |")
     out += ["", "How it is measured: `tests/e2e` starts Xvfb, the real engine (Piper, en_US-joe-medium), a "
             "loopback IRC server and OBS with the plugin pre-seeded; the clock starts when the IRC server "
             "has written the PRIVMSG (or just before the POST is sent) and stops at the first "
             "obs-websocket `GetMediaInputStatus` poll (every ~2 ms) that reads `OBS_MEDIA_STATE_PLAYING`. "
-            "\"Media clock running\" is the first poll whose `mediaCursor` is above 0, minus that cursor: "
-            "when samples actually flow. \"Engine first audio alone\" is `POST /v1/synthesize` (pcm) to "
+            "The event column is when obs-websocket's `MediaInputPlaybackStarted` arrived; the plugin's "
+            "column is what it logs itself. \"Engine first audio alone\" is `POST /v1/synthesize` (pcm) to "
             "its first bytes on the same engine, with no OBS in the path.", ""]
     return "\n".join(out) + "\n"
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     summary, engine, results = run(args.runs)
     for r in results:
-        print(f"{r.kind:5} playing {r.playing_ms:7.0f} ms  audible {_ms(r.audible_ms):>8}  "
+        print(f"{r.kind:5} playing {r.playing_ms:7.0f} ms  "
               f"event {_ms(r.event_ms):>8}  plugin {_ms(r.plugin_ms):>8}  {r.text[:50]!r}")
     command = "python -m bench.obs_latency" + (f" --runs {args.runs}" if args.runs != 5 else "") + " --write"
     text = section(summary, engine, args.runs, f".venv/bin/{command}")

@@ -22,8 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 def engine_config(workdir: Path, socket_path: Path) -> dict[str, Any]:
     return {
         "server": {"host": "127.0.0.1", "port": 0, "unix_socket": str(socket_path)},
-        "performance": {"cache": {"dir": str(workdir / "cache")},
-                        "queue": {"max_concurrent": 1}},
+        "performance": {"cache": {"dir": str(workdir / "cache")}},
         "tts": {"primary_backend": "piper", "fallback_backends": [], "routing": {},
                 "backends": {"piper": {"voice": "en_US-joe-medium",
                                        "voices_dir": str(workdir / "voices")}}},

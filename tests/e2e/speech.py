@@ -1,25 +1,31 @@
 """Make OBS speak (chat line, hotkey, scene switch, /v1/say), record it, and check the recording
-against the PCM the engine sent; also the latency from a line arriving to the Media Source playing."""
+against the PCM the engine sent.
+
+The plugin may speak a long text as several parts (one per sentence group, each its own engine
+job and its own Media Source play): the expected parts come from the plugin's own
+``split_sentences``, and each part's clip must appear in the recording, in order.
+"""
 
 from __future__ import annotations
 
-import functools
-import re
-import statistics
+import importlib.util
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import recording
-from .stack import CHANNEL, IDLE_STATES, PLAYING, Stack
+from .stack import CHANNEL, MEDIA_SOURCE, PLUGIN, Stack
 from .xserver import HarnessError
 
 MATCH_MIN = 0.8
 """Lowest envelope correlation that counts as "the recording carries this clip"."""
+OVERLAP_TOLERANCE_S = 0.1
+"""Envelope frames and AAC priming blur a clip's edges by a few frames."""
 
 
 def chat(stack: Stack, login: str, text: str) -> float:
@@ -35,18 +41,45 @@ def say(stack: Stack, text: str) -> float:
     return sent
 
 
-def record_speech(stack: Stack, trigger: Callable[[], Any], *, messages: int = 1,
+@cache
+def _plugin_playback() -> Any:
+    spec = importlib.util.spec_from_file_location("_e2e_plugin_playback", PLUGIN.parent / "playback.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def parts_of(text: str) -> list[str]:
+    """How the plugin (stream mode) cuts ``text`` into separately played parts."""
+    split = getattr(_plugin_playback(), "split_sentences", None)
+    return list(split(text)) if split is not None else [text]
+
+
+def record_speech(stack: Stack, trigger: Callable[[], Any], *, plays: int = 1,
                   timeout_s: float = 60) -> Path:
-    """Record while ``trigger()`` makes OBS speak ``messages`` messages, until it is quiet again."""
+    """Record while ``trigger()`` makes OBS speak, until the Media Source has finished ``plays``
+    plays (obs-websocket's MediaInputPlaybackEnded) and stayed quiet a moment."""
     stack.wait_idle(quiet_s=0.3, timeout_s=timeout_s)
     with stack.recording() as out:
         time.sleep(0.5)  # some silence before the speech
+        start = time.monotonic()
         trigger()
-        for _ in range(messages):
-            stack.wait_state((PLAYING,), timeout_s=timeout_s)
-            stack.wait_state(IDLE_STATES, timeout_s=timeout_s)
+        deadline = start + timeout_s
+        while len(_ended(stack, start)) < plays:
+            stack.obs.check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(_ended(stack, start))} of {plays} plays ended within "
+                                   f"{timeout_s:g} s; script log:\n{stack.obs.script_log()[-2500:]}")
+            time.sleep(0.05)
         stack.wait_idle(quiet_s=0.8, timeout_s=timeout_s)
     return out[0]
+
+
+def _ended(stack: Stack, since: float) -> list[Any]:
+    return [e for e in stack.ws.events_since(since, "MediaInputPlaybackEnded")
+            if e.data.get("inputName") == MEDIA_SOURCE]
 
 
 def engine_clip(stack: Stack, text: str, **options: Any) -> np.ndarray:
@@ -58,115 +91,32 @@ def engine_clip(stack: Stack, text: str, **options: Any) -> np.ndarray:
     return recording.envelope(recording.pcm_to_float(pcm))
 
 
+def engine_clips(stack: Stack, text: str, **options: Any) -> list[np.ndarray]:
+    return [engine_clip(stack, part, **options) for part in parts_of(text)]
+
+
 def recorded(path: Path) -> np.ndarray:
     return recording.envelope(recording.decode(path))
 
 
-def assert_spoken(stack: Stack, rec_env: np.ndarray, clip_env: np.ndarray, *, what: str,
-                  after_s: float = 0.0) -> recording.Match:
-    """The recording carries the clip: loud enough, long enough, and the same envelope shape."""
-    match = recording.best_match(rec_env, clip_env, after_s=after_s)
-    clip_voiced, rec_voiced = recording.voiced_seconds(clip_env), recording.voiced_seconds(rec_env)
+def assert_spoken(stack: Stack, rec_env: np.ndarray, clips: list[np.ndarray], *, what: str,
+                  after_s: float = 0.0) -> list[recording.Match]:
+    """The recording carries every clip, in order and without overlap: loud enough, long enough,
+    and the same envelope shape. Returns where each one matched."""
     log = f"\nscript log:\n{stack.obs.script_log()[-2500:]}"
+    clip_voiced = sum(recording.voiced_seconds(c) for c in clips)
+    rec_voiced = recording.voiced_seconds(rec_env)
     assert rec_voiced >= 0.8 * clip_voiced, (
-        f"{what}: the recording has {rec_voiced:.2f} s of sound, the engine's clip {clip_voiced:.2f} s; "
+        f"{what}: the recording has {rec_voiced:.2f} s of sound, the engine's clips {clip_voiced:.2f} s; "
         f"sound in the recording at {recording.segments(rec_env)}{log}")
-    assert match.level_dbfs > -40, f"{what}: the matched span is only {match.level_dbfs:.1f} dBFS{log}"
-    assert match.correlation > MATCH_MIN, (
-        f"{what}: the recording's loudness envelope matches the engine's clip only at "
-        f"r={match.correlation:.2f} (want > {MATCH_MIN}); best lag {match.start_s:.2f} s{log}")
-    return match
-
-
-# -- latency ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Latency:
-    kind: str
-    text: str
-    playing_ms: float
-    """From the line being sent to a GetMediaInputStatus poll seeing PLAYING."""
-    audible_ms: float | None
-    """From the line being sent to the media time starting to run: the first poll with a cursor
-    above 0, minus that cursor (OBS may say PLAYING while it still waits for the first samples)."""
-    event_ms: float | None
-    """From the line being sent to obs-websocket's MediaInputPlaybackStarted event arriving."""
-    plugin_ms: float | None
-    """What the plugin logged ("Media Source playing N ms after it arrived")."""
-
-
-_PLUGIN_LATENCY = re.compile(r"Playing (\w+) message #\d+ .*playing (\d+) ms after it arrived")
-
-
-def measure(stack: Stack, kind: str, text: str, trigger: Callable[[], float], *,
-            timeout_s: float = 30) -> Latency:
-    """One measurement: wait until idle, ``trigger()`` (returns the send time), poll until PLAYING."""
-    stack.wait_idle(quiet_s=0.3, timeout_s=60)
-    before = len(_plugin_latencies(stack))
-    sent = trigger()
-    seen = stack.wait_state((PLAYING,), timeout_s=timeout_s, poll_s=0.002)
-    audible = _audible(stack, timeout_s=timeout_s)
-    events = stack.ws.events_since(sent, "MediaInputPlaybackStarted")
-    stack.wait_idle(quiet_s=0.3, timeout_s=60)
-    logged = _plugin_latencies(stack)[before:]
-    return Latency(kind, text, (seen - sent) * 1000, (audible - sent) * 1000 if audible else None,
-                   (events[0].received - sent) * 1000 if events else None,
-                   float(logged[0]) if logged else None)
-
-
-def _audible(stack: Stack, *, timeout_s: float) -> float | None:
-    """Monotonic time the media clock started: first poll with a running cursor, minus it."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        asked = time.monotonic()
-        status = stack.media_status()
-        cursor = status.get("mediaCursor") or 0
-        if status["mediaState"] != PLAYING:
-            return None
-        if cursor > 0:
-            return asked - cursor / 1000
-        time.sleep(0.002)
-    return None
-
-
-def _plugin_latencies(stack: Stack) -> list[str]:
-    return [m.group(2) for m in _PLUGIN_LATENCY.finditer(stack.obs.script_log())]
-
-
-SHORT_LINES = ("hello there", "nice play", "good luck", "what a save", "love the stream",
-               "first time here", "that was close", "gg everyone", "big brain move")
-FIVE_SENTENCES = ("Attention everyone, announcement number {n} is here. The giveaway starts in five minutes. "
-                  "Make sure you follow the channel to enter. The winner will be drawn live on stream. "
-                  "Good luck and thank you all for watching.")
-
-
-def latency_runs(stack: Stack, *, runs: int) -> list[Latency]:
-    """``runs`` short chat lines and ``runs`` five-sentence /v1/say announcements, each new text
-    (no cache hits)."""
-    out = []
-    for i in range(runs):
-        line = f"{SHORT_LINES[i % len(SHORT_LINES)]} {i}"
-        out.append(measure(stack, "chat", line, functools.partial(chat, stack, "Dana", line)))
-    for i in range(runs):
-        text = FIVE_SENTENCES.format(n=i + 1)
-        out.append(measure(stack, "say5", text, functools.partial(say, stack, text)))
-    return out
-
-
-def summary(results: list[Latency]) -> dict[str, dict[str, float]]:
-    """Median (and max) per kind and measure."""
-    out: dict[str, dict[str, float]] = {}
-    for kind in sorted({r.kind for r in results}):
-        rows = [r for r in results if r.kind == kind]
-        entry = {"runs": float(len(rows)), "playing_median_ms": statistics.median(r.playing_ms for r in rows),
-                 "playing_max_ms": max(r.playing_ms for r in rows)}
-        audible = [r.audible_ms for r in rows if r.audible_ms is not None]
-        if audible:
-            entry["audible_median_ms"] = statistics.median(audible)
-        events = [r.event_ms for r in rows if r.event_ms is not None]
-        if events:
-            entry["event_median_ms"] = statistics.median(events)
-        plugin = [r.plugin_ms for r in rows if r.plugin_ms is not None]
-        if plugin:
-            entry["plugin_median_ms"] = statistics.median(plugin)
-        out[kind] = entry
-    return out
+    matches: list[recording.Match] = []
+    for i, clip in enumerate(clips):
+        start = matches[-1].end_s - OVERLAP_TOLERANCE_S if matches else after_s
+        match = recording.best_match(rec_env, clip, after_s=max(0.0, start))
+        name = f"{what}, part {i + 1} of {len(clips)}"
+        assert match.level_dbfs > -40, f"{name}: the matched span is only {match.level_dbfs:.1f} dBFS{log}"
+        assert match.correlation > MATCH_MIN, (
+            f"{name}: the recording's loudness envelope matches the engine's clip only at "
+            f"r={match.correlation:.2f} (want > {MATCH_MIN}); best lag {match.start_s:.2f} s{log}")
+        matches.append(match)
+    return matches

@@ -3,51 +3,63 @@ and POST /v1/say, each proven from OBS's own recording against the PCM the engin
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from . import recording
 from .conftest import HOTKEY_NAME, HOTKEY_TEXT, SCENE_TEXT
-from .speech import (assert_spoken, chat, engine_clip, latency_runs, record_speech, recorded, say,
-                     summary)
+from .latency import latency_runs, summary
+from .speech import (OVERLAP_TOLERANCE_S, assert_spoken, chat, engine_clips, parts_of, record_speech,
+                     recorded, say)
 from .stack import MEDIA_SOURCE, Stack
 
 pytestmark = pytest.mark.obs
 
 
 def test_chat_line_is_spoken(obs_stack: Stack) -> None:
-    path = record_speech(obs_stack, lambda: chat(obs_stack, "Alice", "hello from the chat, nice stream"))
-    clip = engine_clip(obs_stack, "Alice says hello from the chat, nice stream")
-    assert_spoken(obs_stack, recorded(path), clip, what="chat line")
+    text = "Alice says hello from the chat, nice stream"
+    path = record_speech(obs_stack, lambda: chat(obs_stack, "Alice", "hello from the chat, nice stream"),
+                         plays=len(parts_of(text)))
+    assert_spoken(obs_stack, recorded(path), engine_clips(obs_stack, text), what="chat line")
 
 
 def test_muted_media_source_records_no_speech(obs_stack: Stack) -> None:
     """The check above can fail: with the Media Source muted the same kind of line is not found."""
+    text = "Erin says this line is muted"
     obs_stack.ws.request("SetInputMute", {"inputName": MEDIA_SOURCE, "inputMuted": True})
     try:
-        path = record_speech(obs_stack, lambda: chat(obs_stack, "Erin", "this line is muted"))
+        path = record_speech(obs_stack, lambda: chat(obs_stack, "Erin", "this line is muted"),
+                             plays=len(parts_of(text)))
     finally:
         obs_stack.ws.request("SetInputMute", {"inputName": MEDIA_SOURCE, "inputMuted": False})
     env = recorded(path)
-    clip = engine_clip(obs_stack, "Erin says this line is muted")
+    clip = engine_clips(obs_stack, text)[0]  # the engine did make it: only OBS's output was muted
     assert recording.voiced_seconds(env) < 0.1, "a muted source still put sound in the recording"
     assert recording.best_match(env, clip).level_dbfs < -60
+    with pytest.raises(AssertionError, match="of sound"):
+        assert_spoken(obs_stack, env, [clip], what="muted line")
 
 
 def test_hotkey_announcement_is_spoken(obs_stack: Stack) -> None:
-    path = record_speech(obs_stack, lambda: obs_stack.ws.request("TriggerHotkeyByName",
-                                                                 {"hotkeyName": HOTKEY_NAME}))
-    clip = engine_clip(obs_stack, HOTKEY_TEXT, backend="piper")
-    assert_spoken(obs_stack, recorded(path), clip, what="hotkey announcement")
+    def press() -> None:
+        obs_stack.ws.request("TriggerHotkeyByName", {"hotkeyName": HOTKEY_NAME})
+
+    path = record_speech(obs_stack, press, plays=len(parts_of(HOTKEY_TEXT)))
+    clips = engine_clips(obs_stack, HOTKEY_TEXT, backend="piper")
+    assert_spoken(obs_stack, recorded(path), clips, what="hotkey announcement")
 
 
 def test_scene_switch_message_is_spoken(obs_stack: Stack) -> None:
+    text = SCENE_TEXT.format(scene="BRB")
+
+    def switch_to(scene: str) -> None:
+        obs_stack.ws.request("SetCurrentProgramScene", {"sceneName": scene})
     try:
-        path = record_speech(obs_stack, lambda: obs_stack.ws.request("SetCurrentProgramScene",
-                                                                     {"sceneName": "BRB"}))
+        path = record_speech(obs_stack, lambda: switch_to("BRB"), plays=len(parts_of(text)))
     finally:
-        obs_stack.ws.request("SetCurrentProgramScene", {"sceneName": "Scene"})
-    clip = engine_clip(obs_stack, SCENE_TEXT.format(scene="BRB"))
-    assert_spoken(obs_stack, recorded(path), clip, what="scene message")
+        switch_to("Scene")
+    assert_spoken(obs_stack, recorded(path), engine_clips(obs_stack, text), what="scene message")
 
 
 def test_two_chat_lines_play_one_after_the_other(obs_stack: Stack) -> None:
@@ -57,23 +69,27 @@ def test_two_chat_lines_play_one_after_the_other(obs_stack: Stack) -> None:
         chat(obs_stack, "Bob", "the first of two quick lines")
         chat(obs_stack, "Carol", "and here is the second one")
 
-    path = record_speech(obs_stack, two_lines, messages=2)
+    path = record_speech(obs_stack, two_lines, plays=len(parts_of(first)) + len(parts_of(second)))
     env = recorded(path)
-    clip1, clip2 = engine_clip(obs_stack, first), engine_clip(obs_stack, second)
-    m1 = assert_spoken(obs_stack, env, clip1, what="first line")
-    m2 = assert_spoken(obs_stack, env, clip2, what="second line", after_s=m1.end_s - 0.3)
-    assert m2.start_s >= m1.end_s - 0.1, f"the second line starts at {m2.start_s:.2f} s, " \
-                                         f"before the first ends at {m1.end_s:.2f} s"
-    # Overlapping clips would sound for less time than the two clips together.
-    both = recording.voiced_seconds(clip1) + recording.voiced_seconds(clip2)
-    assert recording.voiced_seconds(env) >= 0.85 * both, (
-        f"{recording.voiced_seconds(env):.2f} s of sound recorded, the two clips have {both:.2f} s")
+    clips = engine_clips(obs_stack, first) + engine_clips(obs_stack, second)
+    # each clip, searched after the previous one ended, is there ...
+    assert_spoken(obs_stack, env, clips, what="two chat lines")
+    # ... and where each fits best in the whole recording, it starts after the previous one ends
+    free = [recording.best_match(env, clip) for clip in clips]
+    for before, after in itertools.pairwise(free):
+        assert after.start_s >= before.end_s - OVERLAP_TOLERANCE_S, (
+            f"a clip fits best at {after.start_s:.2f} s, before the previous one ends at "
+            f"{before.end_s:.2f} s")
+    # ... and overlapping clips would sound for less time than the clips together
+    together = sum(recording.voiced_seconds(c) for c in clips)
+    assert recording.voiced_seconds(env) >= 0.85 * together, (
+        f"{recording.voiced_seconds(env):.2f} s of sound recorded, the clips have {together:.2f} s")
 
 
 def test_say_endpoint_is_spoken(obs_stack: Stack) -> None:
     text = "This announcement came from the engine's say endpoint."
-    path = record_speech(obs_stack, lambda: say(obs_stack, text))
-    assert_spoken(obs_stack, recorded(path), engine_clip(obs_stack, text), what="/v1/say announcement")
+    path = record_speech(obs_stack, lambda: say(obs_stack, text), plays=len(parts_of(text)))
+    assert_spoken(obs_stack, recorded(path), engine_clips(obs_stack, text), what="/v1/say announcement")
 
 
 def test_latency_chat_and_announcement(obs_stack: Stack) -> None:
