@@ -206,8 +206,8 @@ class Controller:
     def _on_scene(self, name: str) -> None:
         previous, self.scene = self.scene, name
         s = self.settings
-        if not self.loaded or name == previous or not s.scene_messages_enabled:
-            return
+        if not self.loaded or not previous or name == previous or not s.scene_messages_enabled:
+            return  # the first scene we learn of (start-up) is not a switch
         if s.media_in_all_scenes:
             self.frontend_loaded()
         template = s.scene_messages.get(name, s.scene_messages.get("*", ""))

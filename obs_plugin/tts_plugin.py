@@ -172,6 +172,7 @@ def script_update(settings: Any) -> None:
         if scene is not None:  # added while OBS was already running: no FINISHED_LOADING will come
             obs.obs_source_release(scene)
             ctl.frontend_loaded()
+            ctl.scene_changed(_current_scene_name())
 
 
 def script_save(settings: Any) -> None:

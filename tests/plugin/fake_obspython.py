@@ -313,6 +313,8 @@ def obs_scene_add(scene: FakeSource, src: FakeSource) -> Any:
 def obs_source_update(src: FakeSource, data: FakeData) -> None:
     _rec("obs_source_update", src.name, dict(data.values))
     src.settings.update(data.values)
+    if src.kind == "ffmpeg_source" and src.settings.get("local_file") and not src.settings.get("restart_on_activate"):
+        src.media_state = OBS_MEDIA_STATE_PLAYING  # ffmpeg_source_update opens and starts it, like OBS 29
 
 
 def obs_source_media_restart(src: FakeSource) -> None:
