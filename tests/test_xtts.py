@@ -47,7 +47,7 @@ def voices(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def make_backend(tiny_model: Path, voices: Path, data_dir: Path, *, gpu: Any = None,
                  extra: dict[str, Any] | None = None, **options: Any) -> XttsBackend:
     opts = XttsOptions(enabled=True, model_dir=str(tiny_model), voices_dir=str(voices),
-                       voice="streamer", stream_chunk_size=5, idle_unload_s=0, **options)
+                       voice="streamer", cpu_stream_chunk_size=5, idle_unload_s=0, **options)
     return XttsBackend(opts, BackendContext(data_dir=data_dir, gpu=gpu, extra=extra or {}))
 
 
@@ -181,7 +181,7 @@ def xtts_config(tmp_path: Path, tiny_model: Path, voices: Path, *, xtts: dict[st
                 **overrides: Any) -> Any:
     """XTTS first (the tiny model, CPU), Piper as the fallback."""
     xtts_opts = {"enabled": True, "model_dir": str(tiny_model), "voices_dir": str(voices),
-                 "voice": "streamer", "stream_chunk_size": 5, "idle_unload_s": 0, **(xtts or {})}
+                 "voice": "streamer", "cpu_stream_chunk_size": 5, "idle_unload_s": 0, **(xtts or {})}
     return make_config(tmp_path, tts={"primary_backend": "xtts", "fallback_backends": ["piper"],
                                       "backends": {"xtts": xtts_opts}}, **overrides)
 

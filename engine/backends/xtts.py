@@ -48,9 +48,13 @@ class XttsOptions:
     manager. Setting this accepts the Coqui Public Model License (non-commercial use)."""
     idle_unload_s: float = field(default=600.0, metadata={"min": 0})
     """Unload the model after this many seconds without a request (frees VRAM); 0 = never."""
-    stream_chunk_size: int = field(default=20, metadata={"min": 1, "max": 1000})
-    """Audio tokens (about 46 ms of speech each) per streamed chunk. Smaller: earlier first
-    audio, but every chunk decodes the sentence so far again."""
+    stream_chunk_size: int = field(default=20, metadata={"min": 0, "max": 1000})
+    """On a GPU: audio tokens (about 46 ms of speech each) per streamed chunk. Smaller gives
+    earlier first audio, but every chunk decodes the sentence so far again; 0 = one chunk per
+    sentence."""
+    cpu_stream_chunk_size: int = field(default=0, metadata={"min": 0, "max": 1000})
+    """The same on the CPU, where decoding again costs most: 0 (whole sentences, which still
+    stream one by one) measured fastest in total (bench/xtts_cpu.py)."""
     temperature: float = field(default=0.75, metadata={"min": 0.01, "max": 2.0})
     """Sampling temperature of the GPT; lower is steadier, higher more varied."""
     speed: float = field(default=1.0, metadata={"min": 0.25, "max": 4.0})
@@ -164,7 +168,8 @@ class XttsBackend(Backend):
         who = f"clip:{self._clip_hash(clip)[:24]}" if clip is not None else f"speaker:{voice}"
         model = xtts_model.model_identity(self._model_folder) if self._model_folder else "download"
         o = self.options
-        return f"{model}|{who}|{o.language}|t={o.temperature}|s={o.speed}|c={o.stream_chunk_size}"
+        return (f"{model}|{who}|{o.language}|t={o.temperature}|s={o.speed}|"
+                f"c={o.stream_chunk_size},{o.cpu_stream_chunk_size}")
 
     # -- model life cycle (all on worker threads, under self._lock) ----------------------------
 
@@ -267,11 +272,12 @@ class XttsBackend(Backend):
             loaded = self._ensure_loaded()
             latent, embedding = self._conditioning(loaded, voice)
             limit = loaded.model.tokenizer.char_limits.get(o.language.split("-")[0], 250)
+            chunk = o.stream_chunk_size if loaded.device.startswith("cuda") else o.cpu_stream_chunk_size
             for sentence in xtts_model.split_text(text, limit):
                 if self._before_inference is not None:
                     self._before_inference()
                 for wav in loaded.model.inference_stream(
-                        sentence, o.language, latent, embedding, stream_chunk_size=o.stream_chunk_size,
+                        sentence, o.language, latent, embedding, stream_chunk_size=chunk,
                         temperature=o.temperature, speed=o.speed):
                     yield to_output_pcm(wav.float().cpu().numpy(), xtts_model.OUTPUT_SAMPLE_RATE)
         except Exception as exc:
