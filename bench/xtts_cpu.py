@@ -107,11 +107,11 @@ async def measure(reps: int, work: Path) -> tuple[list[list[str]], list[str]]:
         await stream_once(backend, "Warm up.", "ref")
         runs = [await stream_once(backend, TEXT, "ref") for _ in range(reps)]
         await backend.close()
-        firsts, totals, audio = zip(*runs)
+        firsts, totals, audio = zip(*runs, strict=True)
         label = f"Warm request, stream_chunk_size {chunk}" if chunk else "Warm request, no streaming"
         rows.append([label, f"{median_ms(list(firsts)):.0f} ms", f"{median_ms(list(totals)):.0f} ms",
                      f"{statistics.median(audio):.2f} s",
-                     f"{statistics.median(t / a for t, a in zip(totals, audio)):.2f}"])
+                     f"{statistics.median(t / a for t, a in zip(totals, audio, strict=True)):.2f}"])
     return rows, notes
 
 

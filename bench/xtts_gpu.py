@@ -99,10 +99,10 @@ async def measure(args: argparse.Namespace, work: Path) -> tuple[list[list[str]]
             await stream_once(backend, "Warm up.", "ref")  # load + latents + first synthesis
             cold_s = time.perf_counter() - t
             runs = [await stream_once(backend, TEXT, "ref") for _ in range(args.reps)]
-            firsts, totals, audio = zip(*runs)
+            firsts, totals, audio = zip(*runs, strict=True)
             rows.append([f"stream_chunk_size {chunk}", f"{statistics.median(firsts) * 1000:.0f} ms",
                          f"{statistics.median(totals) * 1000:.0f} ms", f"{statistics.median(audio):.2f} s",
-                         f"{statistics.median(t / a for t, a in zip(totals, audio)):.3f}"])
+                         f"{statistics.median(t / a for t, a in zip(totals, audio, strict=True)):.3f}"])
             notes.append(f"chunk {chunk}: first request (load, latents, synthesis) {cold_s:.1f} s; "
                          f"load {backend.status()['load_seconds']} s")
             if cuda:
