@@ -233,6 +233,8 @@ class Controller:
 
     def _on_submitted(self, msg_id: int, job_id: str, wav_url: str, path: str) -> None:
         self.queue.submitted(msg_id, job_id=job_id, wav_url=wav_url, local_path=path)
+        if not self.engine_state.startswith("reachable") and self.link is not None:
+            self.link.poke()  # it answers again: let the status line know now, not after the backoff
 
     def _on_submit_failed(self, msg_id: int, reason: str, retry_in: float | None) -> None:
         msg = self.queue.find(msg_id)

@@ -145,7 +145,7 @@ async def test_a_queued_announcement_plays_once_the_engine_starts(obs: Any, star
     await start_engine(make_config(tmp_path, server={"unix_socket": str(sock)}))
     src = media(obs)
     await tick_until(obs, lambda: bool(src.settings.get("local_file")), timeout=30)
-    assert any("Engine reachable again" in text for _, text in obs.LOG)
+    await tick_until(obs, lambda: any("Engine reachable again" in text for _, text in obs.LOG))
     assert ctl.queue.current.text == "Waiting for the engine to start."
 
 
