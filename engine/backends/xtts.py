@@ -202,19 +202,22 @@ class XttsBackend(Backend):
             self._speaker_names = _speaker_names(self._model_folder)
         device = self._device()
         gpu = self.context.gpu
+        loaded: xtts_model.LoadedModel | None = None
         try:
-            self._loaded = xtts_model.load(
+            loaded = xtts_model.load(
                 self._model_folder, device, language=self.options.language,
                 memory_fraction=gpu.config.memory_fraction if gpu is not None else None)
         except EngineError:
             raise
         except Exception as exc:
-            if _is_oom(exc):
-                raise self._out_of_memory("loading the model") from exc
-            raise BackendUnavailable(f"cannot load the XTTS model from {self._model_folder}: {exc}",
-                                     reason="load failed") from exc
+            if not _is_oom(exc):
+                raise BackendUnavailable(f"cannot load the XTTS model from {self._model_folder}: "
+                                         f"{exc}", reason="load failed") from exc
+        if loaded is None:  # raised outside the handler, so the half-loaded tensors can be freed
+            raise self._out_of_memory("loading the model")
+        self._loaded = loaded
         self.loads += 1
-        return self._loaded
+        return loaded
 
     def _unload(self, why: str, *, idle_s: float | None = None) -> None:
         with self._lock:
@@ -268,6 +271,7 @@ class XttsBackend(Backend):
     def _synthesize(self, text: str, voice: str) -> Iterator[bytes]:
         """Runs on the worker thread with ``self._lock`` held."""
         o = self.options
+        out_of_memory = False
         try:
             loaded = self._ensure_loaded()
             latent, embedding = self._conditioning(loaded, voice)
@@ -281,11 +285,13 @@ class XttsBackend(Backend):
                         temperature=o.temperature, speed=o.speed):
                     yield to_output_pcm(wav.float().cpu().numpy(), xtts_model.OUTPUT_SAMPLE_RATE)
         except Exception as exc:
-            if _is_oom(exc):
-                raise self._out_of_memory("synthesizing") from exc
-            raise
+            if not _is_oom(exc):
+                raise
+            out_of_memory = True
         finally:
             self._last_used = self._clock()
+        if out_of_memory:  # outside the handler: the failed step's tensors are released first
+            raise self._out_of_memory("synthesizing")
 
     async def stream(self, text: str, voice: str) -> AsyncIterator[bytes]:
         reason = self.unavailable_reason()
