@@ -193,11 +193,13 @@ def point_edge_tts_at(ws_url: str, voices_url: str | None = None) -> Iterator[No
         edge_tts.communicate.WSS_URL, edge_tts.voices.VOICE_LIST = saved  # type: ignore[attr-defined]
 
 
-def closed_port() -> int:
-    """A loopback port nobody listens on (connection refused)."""
+@contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound (so nothing else can take it) but not
+    listening."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 @contextmanager

@@ -20,8 +20,8 @@ from engine.backends.edge import EdgeBackend, EdgeOptions
 from engine.backends.edge_stream import REASONS
 from engine.errors import BackendError, ConfigError, UnknownVoice
 from tests.conftest import make_config
-from tests.edge_fake import (FakeEdge, blackhole, closed_port, edge_url, mute_listener,
-                             piper_speech_mp3, point_edge_tts_at)
+from tests.edge_fake import (FakeEdge, blackhole, edge_url, mute_listener, piper_speech_mp3,
+                             point_edge_tts_at, refusing_port)
 
 SSML_NS = "{http://www.w3.org/2001/10/synthesis}"
 
@@ -124,13 +124,14 @@ async def test_a_cut_stream_is_a_broken_stream(fake: FakeEdge, tmp_path: Path, b
 
 async def test_network_failures(tmp_path: Path) -> None:
     backend = make_backend(tmp_path, connect_timeout_s=1.0)
-    cases = [(edge_url(443, "nonexistent.invalid"), "dns"),
-             (edge_url(closed_port()), "connect refused")]
-    for url, reason in cases:
-        with point_edge_tts_at(url):
-            error, seconds = await failure(backend)
-        assert error.reason == reason, error.message
-        assert seconds < 1.0 + 1.0
+    with point_edge_tts_at(edge_url(443, "nonexistent.invalid")):
+        error, seconds = await failure(backend)
+    assert error.reason == "dns", error.message
+    assert seconds < 1.0 + 1.0
+    with refusing_port() as port, point_edge_tts_at(edge_url(port)):
+        error, seconds = await failure(backend)
+    assert error.reason == "connect refused", error.message
+    assert seconds < 1.0 + 1.0
     with blackhole() as port, point_edge_tts_at(edge_url(port)):
         error, seconds = await failure(backend)
     assert error.reason == "connect timeout" and "connecting" in error.message
@@ -168,7 +169,7 @@ async def test_voice_list_is_fetched_cached_and_kept_on_disk(fake: FakeEdge, tmp
 
 async def test_offline_voice_names_resolve_without_the_network(tmp_path: Path) -> None:
     backend = make_backend(tmp_path)
-    with point_edge_tts_at(edge_url(closed_port())):
+    with refusing_port() as port, point_edge_tts_at(edge_url(port)):
         await backend.start()
         for name in ("en-US-AriaNeural", "zh-CN-XiaoxiaoNeural", "zh-CN-liaoning-XiaobeiNeural"):
             assert await backend.resolve_voice(name) == name

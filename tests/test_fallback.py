@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from tests.conftest import RunningEngine, make_config
-from tests.edge_fake import (FakeEdge, blackhole, closed_port, edge_url, piper_speech_mp3,
-                             point_edge_tts_at)
+from tests.edge_fake import (FakeEdge, blackhole, edge_url, piper_speech_mp3, point_edge_tts_at,
+                             refusing_port)
 
 
 @pytest.fixture
@@ -118,8 +118,8 @@ async def test_unreachable_edge_costs_the_connect_timeout_once(
 @pytest.mark.parametrize("reason", ["dns", "connect refused"])
 async def test_dead_ends_fall_back_with_their_reason(
         start_engine: Any, tmp_path: Path, reason: str) -> None:
-    url = edge_url(443, "nonexistent.invalid") if reason == "dns" else edge_url(closed_port())
-    with edge_at(url):
+    with refusing_port() as port, edge_at(
+            edge_url(443, "nonexistent.invalid") if reason == "dns" else edge_url(port)):
         engine = await start(start_engine, tmp_path)
         line = await say(engine, "Is anyone there?")
     assert line["backend"] == "piper"

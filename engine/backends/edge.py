@@ -143,7 +143,6 @@ class EdgeBackend(Backend):
                                          receive_timeout_s=o.receive_timeout_s):
                 if message["type"] != "audio":
                     continue
-                progress.audio = True
                 pending += decoder.feed(message["data"])
                 if len(pending) >= piece_bytes:
                     yield bytes(pending)

@@ -52,8 +52,6 @@ class Progress:
     """The TCP (and TLS) connection is up."""
     first_byte: bool = False
     """The service sent something (the handshake reply)."""
-    audio: bool = False
-    """At least one audio frame arrived."""
 
 
 class WatchedConnector(aiohttp.TCPConnector):
