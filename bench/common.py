@@ -88,6 +88,13 @@ class EngineProcess:
 
         return int(psutil.Process(self.proc.pid).memory_info().rss)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the engine process has used so far."""
+        import psutil
+
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return float(times.user + times.system)
+
     def peak_rss_bytes(self) -> int:
         """``VmHWM``: the process's peak resident set since it started (Linux)."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():

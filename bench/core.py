@@ -258,10 +258,12 @@ def bench_cache_hit(engine: EngineProcess, *, reps: int) -> Section:
         assert len(data) == len(pcm)
         return elapsed
 
+    cpu_before = engine.cpu_seconds()
     try:
         ours, base = alternate(reps, hit, read_file)
     finally:
         path.unlink(missing_ok=True)
+    cpu_ms = (engine.cpu_seconds() - cpu_before) * 1000 / reps
     seconds = len(pcm) / 96_000
     for q in (50, 99):
         row = Row("3. cache hit", f"full {seconds:.1f} s clip ({len(pcm)} B), p{q} of {reps}",
@@ -270,7 +272,9 @@ def bench_cache_hit(engine: EngineProcess, *, reps: int) -> Section:
         if q == 50:
             row.met = row.ours <= 5
         section.rows.append(row)
-    section.notes.append(f"first request (the miss) headers: cached={headers.get('X-TTS-Cached')}")
+    section.notes.append(f"the engine process used {cpu_ms:.2f} ms of CPU per hit (user + system; less "
+                         "sensitive than wall time to other load on the machine); the first request "
+                         f"was the miss (cached={headers.get('X-TTS-Cached')})")
     return section
 
 
