@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from .server import ENGINE_KEY
+import contextlib
 
 _LOGGER = logging.getLogger(__name__)
 BACKLOG_MAX = 20
@@ -88,8 +89,13 @@ class Announcer:
             q.put_nowait(None)
 
     def status(self) -> dict[str, Any]:
-        return {"listeners": len(self.subscribers), "backlog": len(self.backlog), "said": self.said,
-                "dropped_backlog": self.dropped_backlog, "dropped_slow": self.dropped_slow}
+        return {
+            "listeners": len(self.subscribers),
+            "backlog": len(self.backlog),
+            "said": self.said,
+            "dropped_backlog": self.dropped_backlog,
+            "dropped_slow": self.dropped_slow,
+        }
 
 
 ANNOUNCER_KEY = web.AppKey("announcer", Announcer)
@@ -101,17 +107,33 @@ async def say(app: web.Application, data: dict[str, Any]) -> dict[str, Any]:
     request = engine.make_request({**data, "priority": data.get("priority", "announcement")})
     job = await engine.submit(request)
     job_info = {**job.metadata(), "wav_url": f"/v1/jobs/{job.id}.wav", "status_url": f"/v1/jobs/{job.id}"}
-    event = {"type": "say", "id": uuid.uuid4().hex, "text": request.text, "voice": request.voice,
-             "backend": request.backend, "priority": request.priority, "job": job_info, "ts": time.time()}
+    event = {
+        "type": "say",
+        "id": uuid.uuid4().hex,
+        "text": request.text,
+        "voice": request.voice,
+        "backend": request.backend,
+        "priority": request.priority,
+        "job": job_info,
+        "ts": time.time(),
+    }
     announcer = app[ANNOUNCER_KEY]
     delivered = announcer.publish(event)
     if delivered:
         note = f"sent to {delivered} listener(s)"
     else:
-        note = (f"no listener is connected (is the OBS script loaded?); kept for {announcer.backlog_ttl_s:g} s "
-                "and delivered when one subscribes")
-    return {"id": event["id"], "delivered": delivered, "listeners": len(announcer.subscribers),
-            "queued_for_later": not delivered, "message": note, "job": job_info}
+        note = (
+            f"no listener is connected (is the OBS script loaded?); kept for {announcer.backlog_ttl_s:g} s "
+            "and delivered when one subscribes"
+        )
+    return {
+        "id": event["id"],
+        "delivered": delivered,
+        "listeners": len(announcer.subscribers),
+        "queued_for_later": not delivered,
+        "message": note,
+        "job": job_info,
+    }
 
 
 async def post_say(request: web.Request) -> web.Response:
@@ -127,8 +149,10 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     q = announcer.subscribe()
     _LOGGER.info("Announcement listener connected (%d now)", len(announcer.subscribers))
     try:
-        await _write(resp, {"type": "hello", "listeners": len(announcer.subscribers),
-                            "heartbeat_s": announcer.heartbeat_s})
+        await _write(
+            resp,
+            {"type": "hello", "listeners": len(announcer.subscribers), "heartbeat_s": announcer.heartbeat_s},
+        )
         while True:
             try:
                 event = await asyncio.wait_for(q.get(), timeout=announcer.heartbeat_s)
@@ -142,10 +166,8 @@ async def subscribe(request: web.Request) -> web.StreamResponse:
     finally:
         announcer.subscribers.discard(q)
         _LOGGER.info("Announcement listener disconnected (%d left)", len(announcer.subscribers))
-    try:
+    with contextlib.suppress(ConnectionError):
         await resp.write_eof()
-    except ConnectionError:
-        pass
     return resp
 
 

@@ -50,21 +50,35 @@ class Controller:
         except ValueError as exc:
             self._fail(str(exc))
             address = EngineAddress.parse("")
-        if self.link is None or address != self.link.address or (old.subscribe_announcements, old.autostart_engine) \
-                != (new.subscribe_announcements, new.autostart_engine):
+        if (
+            self.link is None
+            or address != self.link.address
+            or (old.subscribe_announcements, old.autostart_engine)
+            != (new.subscribe_announcements, new.autostart_engine)
+        ):
             if self.link is not None:
                 self.link.close(stop_engine=False)
-            self.link = EngineLink(address, self.inbox, subscribe=new.subscribe_announcements,
-                                   autostart=new.autostart_engine)
+            self.link = EngineLink(
+                address, self.inbox, subscribe=new.subscribe_announcements, autostart=new.autostart_engine
+            )
             self.link.start()
         chat_key = (new.chat_enabled, new.twitch_channel, new.irc_host, new.irc_port, new.irc_tls)
-        if self.irc is None or chat_key != (old.chat_enabled, old.twitch_channel, old.irc_host, old.irc_port,
-                                            old.irc_tls):
+        if self.irc is None or chat_key != (
+            old.chat_enabled,
+            old.twitch_channel,
+            old.irc_host,
+            old.irc_port,
+            old.irc_tls,
+        ):
             self._restart_chat()
         self.filter.update(new)
         self.player.name = new.media_source
         q = self.queue
-        q.max_queue, q.chat_deadline_s, q.max_playback_s = new.max_queue, new.chat_deadline_s, new.max_playback_s
+        q.max_queue, q.chat_deadline_s, q.max_playback_s = (
+            new.max_queue,
+            new.chat_deadline_s,
+            new.max_playback_s,
+        )
         if self.loaded and new.media_source != old.media_source:
             self.frontend_loaded()
 
@@ -77,9 +91,14 @@ class Controller:
             self.chat_state = "off" if not s.chat_enabled else "no channel set"
             return
         self.chat_state = f"connecting to {s.irc_host}:{s.irc_port}"
-        self.irc = IrcReader(host=s.irc_host, port=s.irc_port, tls=s.irc_tls, channel=s.twitch_channel,
-                             on_line=lambda line: self.inbox.put(("chat", line, time.monotonic(), time.time())),
-                             on_status=lambda text: self.inbox.put(("chat_status", text)))
+        self.irc = IrcReader(
+            host=s.irc_host,
+            port=s.irc_port,
+            tls=s.irc_tls,
+            channel=s.twitch_channel,
+            on_line=lambda line: self.inbox.put(("chat", line, time.monotonic(), time.time())),
+            on_status=lambda text: self.inbox.put(("chat_status", text)),
+        )
         self.irc.start()
 
     def shutdown(self) -> None:
@@ -97,7 +116,9 @@ class Controller:
         """Scenes exist now: find or create the Media Source (UI thread)."""
         self.loaded = True
         s = self.settings
-        done = obs_media.ensure_source(s.media_source, create=s.create_media_source, all_scenes=s.media_in_all_scenes)
+        done = obs_media.ensure_source(
+            s.media_source, create=s.create_media_source, all_scenes=s.media_in_all_scenes
+        )
         if done:
             _LOGGER.info("%s", done)
 
@@ -131,18 +152,36 @@ class Controller:
             deadline = max(1000, int((self.settings.chat_deadline_s - (now - msg.created)) * 1000))
         return SubmitRequest(msg.id, msg.text, msg.voice, msg.backend, msg.priority, deadline, msg.attempts)
 
-    def speak(self, text: str, *, voice: str = "", backend: str = "", priority: str = "announcement",
-              origin: str = "test", created: float | None = None) -> Message | None:
+    def speak(
+        self,
+        text: str,
+        *,
+        voice: str = "",
+        backend: str = "",
+        priority: str = "announcement",
+        origin: str = "test",
+        created: float | None = None,
+    ) -> Message | None:
         """Queue a text; in stream mode a long one becomes one part per sentence group, so it
         starts playing once the first part is synthesized. Returns the first part."""
         text = text.strip()
         if not text:
             return None
         pieces = split_sentences(text) if self.settings.playback_mode == "stream" else [text]
-        first = Message(pieces[0], voice or self.settings.default_voice, backend or self.settings.default_backend,
-                        priority, origin, parts=len(pieces))
-        parts = [first] + [Message(p, first.voice, first.backend, priority, origin, group=first.group, part=i,
-                                   parts=len(pieces)) for i, p in enumerate(pieces[1:], start=1)]
+        first = Message(
+            pieces[0],
+            voice or self.settings.default_voice,
+            backend or self.settings.default_backend,
+            priority,
+            origin,
+            parts=len(pieces),
+        )
+        parts = [first] + [
+            Message(
+                p, first.voice, first.backend, priority, origin, group=first.group, part=i, parts=len(pieces)
+            )
+            for i, p in enumerate(pieces[1:], start=1)
+        ]
         if created is not None:
             for msg in parts:
                 msg.created = created
@@ -156,8 +195,14 @@ class Controller:
             self.chat_filtered += 1
             _LOGGER.debug("Chat from %s skipped: %s", line.login, decision.reason)
             return
-        msg = self.speak(decision.text, voice=decision.voice, backend=self.settings.chat_backend,
-                         priority="chat", origin="chat", created=received)
+        msg = self.speak(
+            decision.text,
+            voice=decision.voice,
+            backend=self.settings.chat_backend,
+            priority="chat",
+            origin="chat",
+            created=received,
+        )
         if msg is not None:
             msg.received_wall = received_wall
 
@@ -182,8 +227,17 @@ class Controller:
         if split or not (isinstance(wav_url, str) and isinstance(job_id, str)):
             self.speak(text, voice=voice, backend=backend, priority=priority, origin="say", created=created)
             return
-        msg = Message(text, voice, backend, priority, "say", created=created, state="submitting",
-                      job_id=job_id, wav_url=wav_url)
+        msg = Message(
+            text,
+            voice,
+            backend,
+            priority,
+            "say",
+            created=created,
+            state="submitting",
+            job_id=job_id,
+            wav_url=wav_url,
+        )
         if self.queue.enqueue(msg) and self.link is not None:
             self.link.fetch(msg.id, job_id, wav_url)
 
@@ -225,8 +279,12 @@ class Controller:
     def _on_engine_down(self, reason: str) -> None:
         self.engine_state = f"not reachable ({reason})"
         self.last_failure = f"{time.strftime('%H:%M:%S')} engine not reachable"
-        _LOGGER.warning("Engine not reachable: %s. Retrying with backoff; announcements wait, chat older than "
-                        "%d s is dropped.", reason, self.settings.chat_deadline_s)
+        _LOGGER.warning(
+            "Engine not reachable: %s. Retrying with backoff; announcements wait, chat older than "
+            "%d s is dropped.",
+            reason,
+            self.settings.chat_deadline_s,
+        )
 
     def _on_health(self, health: dict[str, Any]) -> None:
         self.engine_health = health
@@ -248,13 +306,23 @@ class Controller:
     def _on_playback(self, kind: str, msg: Message, detail: str) -> None:
         if kind == "playing" and msg.part == 0:
             waited = (time.monotonic() - msg.created) * 1000
-            _LOGGER.info("Playing %s message #%d (job %s, %d part(s)): Media Source playing %.0f ms after it "
-                         "arrived", msg.origin, msg.group, msg.job_id, msg.parts, waited)
+            _LOGGER.info(
+                "Playing %s message #%d (job %s, %d part(s)): Media Source playing %.0f ms after it arrived",
+                msg.origin,
+                msg.group,
+                msg.job_id,
+                msg.parts,
+                waited,
+            )
         elif kind == "failed":
             self._fail(f"{msg.origin} message #{msg.id}: {detail}")
         elif kind == "state":
-            _LOGGER.debug("Message #%d: media state %s at %.0f ms", msg.id, detail,
-                          (time.monotonic() - msg.created) * 1000)
+            _LOGGER.debug(
+                "Message #%d: media state %s at %.0f ms",
+                msg.id,
+                detail,
+                (time.monotonic() - msg.created) * 1000,
+            )
         elif kind in ("cut", "skipped") and "unloading" not in detail:
             _LOGGER.info("Message #%d %s (%s)", msg.id, kind, detail)
 
@@ -266,12 +334,17 @@ class Controller:
     def status_text(self) -> str:
         q, c = self.queue, self.queue.counters
         engine_q = self.engine_health.get("queue") or {}
-        parts = [f"Engine: {self.engine_state}",
-                 f"Queue: {len(q)} waiting{', 1 playing' if q.current else ''}{' (PAUSED)' if q.paused else ''}"
-                 + (f", engine {engine_q.get('running', 0)} running / {engine_q.get('queued', 0)} queued"
-                    if engine_q else ""),
-                 f"Played {c.played}, cut {c.cut}, skipped {c.skipped}, dropped {c.dropped_late} late chat"
-                 f" + {c.dropped_full} over the limit, failed {c.failed}",
-                 f"Chat: {self.chat_state} ({self.chat_seen} read, {self.chat_filtered} filtered)",
-                 f"Last failure: {self.last_failure or 'none'}"]
+        parts = [
+            f"Engine: {self.engine_state}",
+            f"Queue: {len(q)} waiting{', 1 playing' if q.current else ''}{' (PAUSED)' if q.paused else ''}"
+            + (
+                f", engine {engine_q.get('running', 0)} running / {engine_q.get('queued', 0)} queued"
+                if engine_q
+                else ""
+            ),
+            f"Played {c.played}, cut {c.cut}, skipped {c.skipped}, dropped {c.dropped_late} late chat"
+            f" + {c.dropped_full} over the limit, failed {c.failed}",
+            f"Chat: {self.chat_state} ({self.chat_seen} read, {self.chat_filtered} filtered)",
+            f"Last failure: {self.last_failure or 'none'}",
+        ]
         return "\n".join(parts)

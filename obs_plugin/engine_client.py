@@ -13,7 +13,8 @@ import os
 import socket
 import tempfile
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 DEFAULT_TCP = "127.0.0.1:8000"
 MAX_EVENT_LINE_BYTES = 256 * 1024
@@ -113,8 +114,9 @@ class EngineClient:
             return _UnixConnection(self.address.path, timeout=timeout)
         return http.client.HTTPConnection(self.address.host, self.address.port, timeout=timeout)
 
-    def open(self, method: str, route: str, body: Any = None, *,
-             timeout: float | None = None) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    def open(
+        self, method: str, route: str, body: Any = None, *, timeout: float | None = None
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """Send a request; returns the connection and the response (caller closes the connection).
         An error reply raises ``EngineRefused``."""
         conn = self._connection(self.timeout_s if timeout is None else timeout)
@@ -135,19 +137,24 @@ class EngineClient:
             raise _refused(resp.status, raw)
         return conn, resp
 
-    def request_json(self, method: str, route: str, body: Any = None, *,
-                     timeout: float | None = None) -> dict[str, Any]:
+    def request_json(
+        self, method: str, route: str, body: Any = None, *, timeout: float | None = None
+    ) -> dict[str, Any]:
         conn, resp = self.open(method, route, body, timeout=timeout)
         try:
             raw = resp.read()
         except (OSError, http.client.HTTPException) as exc:
-            raise EngineUnreachable(f"the engine at {self.address} stopped answering ({_reason(exc)})") from None
+            raise EngineUnreachable(
+                f"the engine at {self.address} stopped answering ({_reason(exc)})"
+            ) from None
         finally:
             conn.close()
         try:
             data = json.loads(raw.decode("utf-8"))
         except ValueError:
-            raise EngineRefused(resp.status, "bad_reply", "the engine sent a reply that is not JSON") from None
+            raise EngineRefused(
+                resp.status, "bad_reply", "the engine sent a reply that is not JSON"
+            ) from None
         if not isinstance(data, dict):
             raise EngineRefused(resp.status, "bad_reply", "the engine sent a reply that is not an object")
         return data
@@ -155,8 +162,15 @@ class EngineClient:
     def health(self) -> dict[str, Any]:
         return self.request_json("GET", "/health")
 
-    def create_job(self, text: str, *, voice: str = "", backend: str = "", priority: str = "chat",
-                   deadline_ms: int | None = None) -> dict[str, Any]:
+    def create_job(
+        self,
+        text: str,
+        *,
+        voice: str = "",
+        backend: str = "",
+        priority: str = "chat",
+        deadline_ms: int | None = None,
+    ) -> dict[str, Any]:
         """``POST /v1/jobs``: synthesis starts now; the reply has ``request_id`` and ``wav_url``."""
         body: dict[str, Any] = {"text": text, "priority": priority}
         if voice:
@@ -185,9 +199,13 @@ class EngineClient:
             conn.close()
         return size
 
-    def events(self, route: str = "/v1/subscribe", *, idle_timeout_s: float = 35.0,
-               on_open: Callable[[http.client.HTTPConnection], None] | None = None,
-               ) -> Iterator[dict[str, Any]]:
+    def events(
+        self,
+        route: str = "/v1/subscribe",
+        *,
+        idle_timeout_s: float = 35.0,
+        on_open: Callable[[http.client.HTTPConnection], None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Yield the JSON events of a newline-delimited stream until it ends. No line (not even a
         heartbeat) for ``idle_timeout_s`` raises ``EngineUnreachable``. ``on_open`` gets the
         connection, so another thread can close it to end the stream at once."""
@@ -199,7 +217,9 @@ class EngineClient:
                 try:
                     line = resp.readline(MAX_EVENT_LINE_BYTES + 1)
                 except (OSError, http.client.HTTPException) as exc:
-                    raise EngineUnreachable(f"the event stream from {self.address} broke ({_reason(exc)})") from None
+                    raise EngineUnreachable(
+                        f"the event stream from {self.address} broke ({_reason(exc)})"
+                    ) from None
                 if not line:
                     return
                 if len(line) > MAX_EVENT_LINE_BYTES:

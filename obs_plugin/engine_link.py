@@ -24,12 +24,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from engine_client import EngineAddress, EngineClient, EngineClientError, EngineRefused, EngineUnreachable
+from engine_client import EngineAddress, EngineClient, EngineClientError, EngineRefused
 import launcher
+import contextlib
 
 _LOGGER = logging.getLogger("streamer_tts.engine_link")
-RETRYABLE_CODES = ("busy", "expired", "no_backend", "backend_failed", "backend_unavailable", "internal",
-                   "http_error", "bad_reply")
+RETRYABLE_CODES = (
+    "busy",
+    "expired",
+    "no_backend",
+    "backend_failed",
+    "backend_unavailable",
+    "internal",
+    "http_error",
+    "bad_reply",
+)
 
 
 def backoff(attempt: int, *, base: float = 0.5, cap: float = 15.0) -> float:
@@ -49,8 +58,16 @@ class SubmitRequest:
 
 
 class EngineLink:
-    def __init__(self, address: EngineAddress, inbox: queue.Queue[tuple[Any, ...]], *, subscribe: bool,
-                 autostart: bool, poll_s: float = 2.0, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        address: EngineAddress,
+        inbox: queue.Queue[tuple[Any, ...]],
+        *,
+        subscribe: bool,
+        autostart: bool,
+        poll_s: float = 2.0,
+        timeout_s: float = 5.0,
+    ) -> None:
         self.address = address
         self.client = EngineClient(address, timeout_s=timeout_s)
         self.inbox = inbox
@@ -79,10 +96,8 @@ class EngineLink:
         self._wake.set()
         conn = self._stream
         if conn is not None and conn.sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 conn.sock.shutdown(2)
-            except OSError:
-                pass
         self._pool.shutdown(wait=False, cancel_futures=True)
         for thread in self._threads:
             thread.join(timeout=1.0)
@@ -102,8 +117,13 @@ class EngineLink:
     def _submit(self, req: SubmitRequest) -> None:
         path = ""
         try:
-            job = self.client.create_job(req.text, voice=req.voice, backend=req.backend,
-                                         priority=req.priority, deadline_ms=req.deadline_ms)
+            job = self.client.create_job(
+                req.text,
+                voice=req.voice,
+                backend=req.backend,
+                priority=req.priority,
+                deadline_ms=req.deadline_ms,
+            )
             job_id, wav_url = str(job["request_id"]), str(job["wav_url"])
             fd, path = tempfile.mkstemp(suffix=".wav", prefix=f"msg{req.msg_id}-", dir=self.temp_dir)
             os.close(fd)
@@ -158,12 +178,21 @@ class EngineLink:
         if self.up is not False:
             self.up = False
             self.inbox.put(("engine_down", reason))
-        if self.autostart and (self.engine_proc is None or self.engine_proc.poll() is not None) \
-                and failures in (1, 6, 20):
+        if (
+            self.autostart
+            and (self.engine_proc is None or self.engine_proc.poll() is not None)
+            and failures in (1, 6, 20)
+        ):
             try:
                 self.engine_proc = launcher.start_engine()
-                self.inbox.put(("log", "info", f"started the engine: {launcher.venv_python()} -m engine serve "
-                                               f"(log: {launcher.engine_log_path()})"))
+                self.inbox.put(
+                    (
+                        "log",
+                        "info",
+                        f"started the engine: {launcher.venv_python()} -m engine serve "
+                        f"(log: {launcher.engine_log_path()})",
+                    )
+                )
             except OSError as exc:
                 self.inbox.put(("log", "warning", f"cannot start the engine: {exc}"))
 
@@ -191,7 +220,5 @@ class EngineLink:
 
 def _remove(path: str) -> None:
     if path:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(path)
-        except OSError:
-            pass

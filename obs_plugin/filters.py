@@ -14,8 +14,10 @@ from typing import Any
 from settings import PluginSettings
 
 PRIVILEGED_BADGES = ("broadcaster", "moderator", "vip", "subscriber", "founder")
-_LINK = re.compile(r"(?i)\b(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|tv|io|gg|ly|me|co|"
-                   r"be|de|uk|info|xyz|app|dev)(?:/\S*)?\b")
+_LINK = re.compile(
+    r"(?i)\b(?:https?://|www\.)\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|tv|io|gg|ly|me|co|"
+    r"be|de|uk|info|xyz|app|dev)(?:/\S*)?\b"
+)
 _SPACES = re.compile(r"\s+")
 DEFAULT_TEMPLATE = "{user} says {message}"
 
@@ -83,7 +85,9 @@ class ChatFilter:
     def __init__(self, settings: PluginSettings) -> None:
         self.settings = settings
         self.last_spoken: dict[str, float] = {}
-        self._blocked = [re.compile(r"(?i)(?<!\w)" + re.escape(w) + r"(?!\w)") for w in settings.blocked_words]
+        self._blocked = [
+            re.compile(r"(?i)(?<!\w)" + re.escape(w) + r"(?!\w)") for w in settings.blocked_words
+        ]
 
     def update(self, settings: PluginSettings) -> None:
         """New settings; cooldowns already running are kept."""
@@ -102,9 +106,10 @@ class ChatFilter:
             return Decision(False, reason="not a subscriber, moderator or VIP")
         text = remove_ranges(line.text, line.emotes) if s.skip_emote_only and line.emotes else line.text
         if s.chat_mode == "command":
-            text = _strip_prefix(text, s.command_prefix)
-            if text is None:
+            command = _strip_prefix(text, s.command_prefix)
+            if command is None:
                 return Decision(False, reason="no command prefix")
+            text = command
         if s.remove_links:
             text = remove_links(text)
         text = _SPACES.sub(" ", text).strip()
@@ -121,8 +126,11 @@ class ChatFilter:
             return Decision(False, reason="cooldown")
         self.last_spoken[login] = now
         voice = voice_for(login, pool=s.voice_pool, mapping=s.voice_map, default=s.default_voice)
-        return Decision(True, render(s.chat_template, user=line.user, message=text, bits=line.bits,
-                                     channel=line.channel), voice)
+        return Decision(
+            True,
+            render(s.chat_template, user=line.user, message=text, bits=line.bits, channel=line.channel),
+            voice,
+        )
 
 
 def _strip_prefix(text: str, prefix: str) -> str | None:
@@ -131,7 +139,7 @@ def _strip_prefix(text: str, prefix: str) -> str | None:
         return stripped
     if not stripped.lower().startswith(prefix.lower()):
         return None
-    rest = stripped[len(prefix):]
+    rest = stripped[len(prefix) :]
     if rest and not rest[0].isspace():
         return None  # "!ttsfoo" is another command
     return rest
@@ -148,5 +156,9 @@ def render(template: str, **values: Any) -> str:
     try:
         out = template.format_map(_Blank(values))
     except (ValueError, IndexError, AttributeError, KeyError):
-        out = DEFAULT_TEMPLATE.format_map(_Blank(values)) if "user" in values else str(values.get("message", ""))
+        out = (
+            DEFAULT_TEMPLATE.format_map(_Blank(values))
+            if "user" in values
+            else str(values.get("message", ""))
+        )
     return _SPACES.sub(" ", out).strip()

@@ -8,7 +8,8 @@ with ``obs_hotkey_load``: OBS does not restore a script's bindings by itself.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import obspython as obs
 
@@ -57,12 +58,13 @@ def pause(pressed: bool) -> None:
     _fire("pause", pressed)
 
 
-HOTKEYS: tuple[tuple[str, str, Callable[[bool], None]], ...] = tuple(
-    [(f"announce_{n}", f"TTS: announcement {n}", fn)
-     for n, fn in zip(range(1, SLOTS + 1), (announce_1, announce_2, announce_3, announce_4, announce_5))]
-    + [("skip", "TTS: skip the current message", skip),
-       ("clear", "TTS: clear the queue", clear),
-       ("pause", "TTS: pause / resume", pause)]
+_ANNOUNCERS = (announce_1, announce_2, announce_3, announce_4, announce_5)
+assert len(_ANNOUNCERS) == SLOTS, "one module-level callback per announcement slot"
+HOTKEYS: tuple[tuple[str, str, Callable[[bool], None]], ...] = (
+    *((f"announce_{i + 1}", f"TTS: announcement {i + 1}", fn) for i, fn in enumerate(_ANNOUNCERS)),
+    ("skip", "TTS: skip the current message", skip),
+    ("clear", "TTS: clear the queue", clear),
+    ("pause", "TTS: pause / resume", pause),
 )
 """(action, description, callback). The hotkey's name is ``PREFIX + action``; its binding is
 saved in the script settings under ``"hotkey_" + action``."""

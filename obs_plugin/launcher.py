@@ -33,14 +33,19 @@ def start_engine(repo: Path = REPO_DIR) -> subprocess.Popen[bytes]:
     python = venv_python(repo)
     if not python.exists():
         raise FileNotFoundError(f"{python} does not exist: run install.py in {repo} first")
-    log = open(engine_log_path(), "ab")
+    log = open(engine_log_path(), "ab")  # noqa: SIM115 (the child keeps it; we close our copy below)
     try:
         kwargs: dict[str, object] = {}
         if sys.platform != "win32":
             kwargs["start_new_session"] = True
-        return subprocess.Popen([str(python), "-m", "engine", "serve"], cwd=str(repo),
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                **kwargs)  # type: ignore[call-overload]
+        return subprocess.Popen(
+            [str(python), "-m", "engine", "serve"],
+            cwd=str(repo),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **kwargs,
+        )  # type: ignore[call-overload]
     finally:
         log.close()
 

@@ -87,7 +87,8 @@ def _place(src: Any, name: str, all_scenes: bool) -> list[str]:
     try:
         current_name = obs.obs_source_get_name(current) if current is not None else None
         targets = ([current] if current is not None else []) + [
-            s for s in scenes if obs.obs_source_get_name(s) != current_name]
+            s for s in scenes if obs.obs_source_get_name(s) != current_name
+        ]
         for scene_src in targets:
             scene = obs.obs_scene_from_source(scene_src)
             if scene is not None and obs.obs_scene_find_source_recursive(scene, name) is None:
@@ -116,7 +117,9 @@ def disconnect_signals() -> None:
         return
     with _Held(obs.obs_get_source_by_name(name)) as src:
         if src is not None:
-            obs.signal_handler_disconnect(obs.obs_source_get_signal_handler(src), "media_ended", on_media_ended)
+            obs.signal_handler_disconnect(
+                obs.obs_source_get_signal_handler(src), "media_ended", on_media_ended
+            )
 
 
 def media_source_names() -> list[str]:

@@ -16,7 +16,9 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
+from collections.abc import Callable
+import contextlib
 
 # obs_media_state values (libobs obs.h)
 NONE, PLAYING, OPENING, BUFFERING, PAUSED, STOPPED, ENDED, ERROR = range(8)
@@ -68,7 +70,6 @@ class Message:
     attempts: int = 0
     retry_at: float = 0.0
 
-
     def __post_init__(self) -> None:
         if not self.group:
             self.group = self.id
@@ -94,8 +95,15 @@ class Counters:
 
 
 class PlaybackQueue:
-    def __init__(self, player: Player, *, max_queue: int = 50, chat_deadline_s: float = 30.0,
-                 max_playback_s: float = 30.0, on_event: Callable[[str, Message, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        player: Player,
+        *,
+        max_queue: int = 50,
+        chat_deadline_s: float = 30.0,
+        max_playback_s: float = 30.0,
+        on_event: Callable[[str, Message, str], None] | None = None,
+    ) -> None:
         self.player = player
         self.max_queue = max_queue
         self.chat_deadline_s = chat_deadline_s
@@ -132,9 +140,16 @@ class PlaybackQueue:
         rank = PRIORITY_RANK.get(msg.priority, 2)
         index = len(self.items)
         if msg.part == 0:  # later parts follow their first part; a new text never splits a group
-            index = next((i for i, m in enumerate(self.items)
-                          if PRIORITY_RANK.get(m.priority, 2) > rank and m.part == 0
-                          and m.group != self._playing_group), len(self.items))
+            index = next(
+                (
+                    i
+                    for i, m in enumerate(self.items)
+                    if PRIORITY_RANK.get(m.priority, 2) > rank
+                    and m.part == 0
+                    and m.group != self._playing_group
+                ),
+                len(self.items),
+            )
         self.items.insert(index, msg)
         return True
 
@@ -230,8 +245,11 @@ class PlaybackQueue:
     def _drop_late(self, now: float) -> None:
         if not self.chat_deadline_s:
             return
-        late = {m.group for m in self.items if m.priority == "chat" and m.part == 0
-                and now - m.created > self.chat_deadline_s}
+        late = {
+            m.group
+            for m in self.items
+            if m.priority == "chat" and m.part == 0 and now - m.created > self.chat_deadline_s
+        }
         for group in late:
             self.counters.dropped_late += 1
             self._drop_group(group, "dropped", f"older than {self.chat_deadline_s:g} s")
@@ -256,8 +274,9 @@ class PlaybackQueue:
                 if self.current is not None and self.current.part == self.current.parts - 1:
                     self.counters.played += 1
                 self._finish("ended", "")
-        elif (state == ERROR and now - self._started > 2.0) or \
-                (now - self._started > OPEN_TIMEOUT_S and not self._seen_active):
+        elif (state == ERROR and now - self._started > 2.0) or (
+            now - self._started > OPEN_TIMEOUT_S and not self._seen_active
+        ):
             self.player.stop()
             self.counters.failed += 1
             self._finish("failed", "the Media Source did not start playing")
@@ -298,7 +317,5 @@ class PlaybackQueue:
 
 def _remove_file(path: str) -> None:
     if path:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(path)
-        except OSError:
-            pass

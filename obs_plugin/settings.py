@@ -7,7 +7,8 @@ top of ``tts_plugin.py`` and ``README-settings.md`` list the same keys; a unit t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 SLOTS = 5
 """Number of hotkey announcement slots."""
@@ -23,15 +24,36 @@ class Setting:
 
 
 _BASE = (
-    Setting("engine_address", "str", "", "Unix socket path or host:port; empty = the default socket if it exists, "
-            "else 127.0.0.1:8000"),
-    Setting("autostart_engine", "bool", False, "Start <repo>/.venv/bin/python -m engine serve when no engine answers"),
-    Setting("subscribe_announcements", "bool", True, "Hold GET /v1/subscribe open and speak what POST /v1/say sends"),
+    Setting(
+        "engine_address",
+        "str",
+        "",
+        "Unix socket path or host:port; empty = the default socket if it exists, else 127.0.0.1:8000",
+    ),
+    Setting(
+        "autostart_engine",
+        "bool",
+        False,
+        "Start <repo>/.venv/bin/python -m engine serve when no engine answers",
+    ),
+    Setting(
+        "subscribe_announcements",
+        "bool",
+        True,
+        "Hold GET /v1/subscribe open and speak what POST /v1/say sends",
+    ),
     Setting("media_source", "str", "TTS Audio", "Name of the Media Source that plays the speech"),
     Setting("create_media_source", "bool", True, "Create the Media Source (ffmpeg_source) if missing"),
-    Setting("media_in_all_scenes", "bool", True, "Add the Media Source to every scene so speech is heard in all"),
-    Setting("playback_mode", "str", "stream", "stream = long texts are split into sentences, so playback starts "
-            "once the first is ready; file = one WAV per message"),
+    Setting(
+        "media_in_all_scenes", "bool", True, "Add the Media Source to every scene so speech is heard in all"
+    ),
+    Setting(
+        "playback_mode",
+        "str",
+        "stream",
+        "stream = long texts are split into sentences, so playback starts "
+        "once the first is ready; file = one WAV per message",
+    ),
     Setting("max_playback_s", "int", 30, "Cut a message that plays longer than this (seconds, 0 = no limit)"),
     Setting("default_voice", "str", "", "Voice for everything without its own (empty = engine default)"),
     Setting("default_backend", "str", "", "Backend for everything without its own (empty = engine routing)"),
@@ -54,23 +76,38 @@ _BASE = (
     Setting("allowed_users", "str", "", "Comma-separated logins; when set, only they are spoken"),
     Setting("roles_only", "bool", False, "Only subscribers, moderators, VIPs and the broadcaster"),
     Setting("user_cooldown_s", "int", 10, "Seconds before the same user is spoken again (0 = none)"),
-    Setting("chat_template", "str", "{user} says {message}", "What is spoken; {user}, {message}, {bits}, "
-            "{channel}"),
+    Setting(
+        "chat_template",
+        "str",
+        "{user} says {message}",
+        "What is spoken; {user}, {message}, {bits}, {channel}",
+    ),
     Setting("chat_backend", "str", "", "Backend for chat (empty = default backend)"),
     Setting("voice_pool", "str", "", "Comma-separated voices; each user gets a stable one by name hash"),
     Setting("voice_map", "str", "", "Lines or commas of user=voice, overriding the pool"),
     Setting("scene_messages_enabled", "bool", True, "Speak a message when the program scene changes"),
-    Setting("scene_messages", "str", "", "Lines of 'Scene name=text' ({scene}, {previous}); '*=text' "
-            "for every other scene"),
+    Setting(
+        "scene_messages",
+        "str",
+        "",
+        "Lines of 'Scene name=text' ({scene}, {previous}); '*=text' for every other scene",
+    ),
     Setting("scene_voice", "str", "", "Voice for scene messages (empty = default voice)"),
     Setting("scene_backend", "str", "", "Backend for scene messages (empty = default backend)"),
 )
 _SLOT = tuple(
-    s for n in range(1, SLOTS + 1) for s in (
+    s
+    for n in range(1, SLOTS + 1)
+    for s in (
         Setting(f"slot{n}_text", "str", "", f"Announcement {n}: text ({{time}}, {{scene}})"),
         Setting(f"slot{n}_voice", "str", "", f"Announcement {n}: voice (empty = default voice)"),
-        Setting(f"slot{n}_backend", "str", "", f"Announcement {n}: backend (empty = default backend, else "
-                "the engine's routing: announcements go to XTTS when it is enabled)"),
+        Setting(
+            f"slot{n}_backend",
+            "str",
+            "",
+            f"Announcement {n}: backend (empty = default backend, else "
+            "the engine's routing: announcements go to XTTS when it is enabled)",
+        ),
     )
 )
 SETTINGS: tuple[Setting, ...] = _BASE + _SLOT
@@ -134,14 +171,24 @@ class PluginSettings:
     @classmethod
     def from_values(cls, raw: dict[str, Any]) -> PluginSettings:
         values = {s.key: _coerce(raw.get(s.key, s.default), s) for s in SETTINGS}
-        slots = tuple(Slot(values.pop(f"slot{n}_text").strip(), values.pop(f"slot{n}_voice").strip(),
-                           values.pop(f"slot{n}_backend").strip()) for n in range(1, SLOTS + 1))
+        slots = tuple(
+            Slot(
+                values.pop(f"slot{n}_text").strip(),
+                values.pop(f"slot{n}_voice").strip(),
+                values.pop(f"slot{n}_backend").strip(),
+            )
+            for n in range(1, SLOTS + 1)
+        )
         values["playback_mode"] = "file" if values["playback_mode"].strip().lower() == "file" else "stream"
         values["chat_mode"] = "all" if values["chat_mode"].strip().lower() == "all" else "command"
         values["twitch_channel"] = values["twitch_channel"].strip().lstrip("#").lower()
         values["blocked_words"] = tuple(w.lower() for w in split_list(values["blocked_words"]))
-        values["blocked_users"] = frozenset(u.lower().lstrip("@") for u in split_list(values["blocked_users"]))
-        values["allowed_users"] = frozenset(u.lower().lstrip("@") for u in split_list(values["allowed_users"]))
+        values["blocked_users"] = frozenset(
+            u.lower().lstrip("@") for u in split_list(values["blocked_users"])
+        )
+        values["allowed_users"] = frozenset(
+            u.lower().lstrip("@") for u in split_list(values["allowed_users"])
+        )
         values["voice_pool"] = tuple(split_list(values["voice_pool"]))
         values["voice_map"] = {k.lower().lstrip("@"): v for k, v in parse_pairs(values["voice_map"]).items()}
         values["scene_messages"] = parse_pairs(values["scene_messages"], commas=False)

@@ -6,46 +6,73 @@ Add this file in OBS under Tools -> Scripts. Standard library only; Python 3.9+.
 Settings keys (stable: scene collections may pre-seed them under modules.scripts-tool[].settings)::
 
     key                      type default                     meaning
-    engine_address           str  ""                          Unix socket path or host:port; empty = the default socket if it exists, else 127.0.0.1:8000
-    autostart_engine         bool false                       Start <repo>/.venv/bin/python -m engine serve when no engine answers
-    subscribe_announcements  bool true                        Hold GET /v1/subscribe open and speak what POST /v1/say sends
+    engine_address           str  ""                          Unix socket path or host:port; empty = the
+                                                              default socket if it exists, else 127.0.0.1:8000
+    autostart_engine         bool false                       Start <repo>/.venv/bin/python -m engine serve
+                                                              when no engine answers
+    subscribe_announcements  bool true                        Hold GET /v1/subscribe open and speak what POST
+                                                              /v1/say sends
     media_source             str  "TTS Audio"                 Name of the Media Source that plays the speech
-    create_media_source      bool true                        Create the Media Source (ffmpeg_source) if missing
-    media_in_all_scenes      bool true                        Add the Media Source to every scene so speech is heard in all
-    playback_mode            str  "stream"                    stream = long texts are split into sentences, so playback starts once the first is ready; file = one WAV per message
-    max_playback_s           int  30                          Cut a message that plays longer than this (seconds, 0 = no limit)
-    default_voice            str  ""                          Voice for everything without its own (empty = engine default)
-    default_backend          str  ""                          Backend for everything without its own (empty = engine routing)
+    create_media_source      bool true                        Create the Media Source (ffmpeg_source) if
+                                                              missing
+    media_in_all_scenes      bool true                        Add the Media Source to every scene so speech is
+                                                              heard in all
+    playback_mode            str  "stream"                    stream = long texts are split into sentences, so
+                                                              playback starts once the first is ready; file =
+                                                              one WAV per message
+    max_playback_s           int  30                          Cut a message that plays longer than this
+                                                              (seconds, 0 = no limit)
+    default_voice            str  ""                          Voice for everything without its own (empty =
+                                                              engine default)
+    default_backend          str  ""                          Backend for everything without its own (empty =
+                                                              engine routing)
     test_text                str  "This is a test of text to speech in OBS." Line spoken by the test button
-    chat_deadline_s          int  30                          Chat not started within this many seconds is dropped (counted)
-    max_queue                int  50                          Messages waiting at most; chat beyond it is dropped
+    chat_deadline_s          int  30                          Chat not started within this many seconds is
+                                                              dropped (counted)
+    max_queue                int  50                          Messages waiting at most; chat beyond it is
+                                                              dropped
     chat_enabled             bool false                       Read Twitch chat
     twitch_channel           str  ""                          Channel to read (without #)
     irc_host                 str  "irc.chat.twitch.tv"        IRC server host
     irc_port                 int  6697                        IRC server port
     irc_tls                  bool true                        Connect with TLS
-    chat_mode                str  "command"                   command = only lines starting with the prefix; all = every line
+    chat_mode                str  "command"                   command = only lines starting with the prefix;
+                                                              all = every line
     command_prefix           str  "!tts"                      Prefix in command mode (removed before speaking)
-    min_length               int  2                           Shortest message spoken (characters, after cleaning)
-    max_length               int  300                         Longest message spoken (characters, after cleaning)
+    min_length               int  2                           Shortest message spoken (characters, after
+                                                              cleaning)
+    max_length               int  300                         Longest message spoken (characters, after
+                                                              cleaning)
     remove_links             bool true                        Remove URLs from messages
-    skip_emote_only          bool true                        Skip messages made only of emotes (Twitch emote tags)
-    blocked_words            str  ""                          Comma-separated words; a message containing one is skipped
+    skip_emote_only          bool true                        Skip messages made only of emotes (Twitch emote
+                                                              tags)
+    blocked_words            str  ""                          Comma-separated words; a message containing one
+                                                              is skipped
     blocked_users            str  ""                          Comma-separated logins never spoken
-    allowed_users            str  ""                          Comma-separated logins; when set, only they are spoken
-    roles_only               bool false                       Only subscribers, moderators, VIPs and the broadcaster
-    user_cooldown_s          int  10                          Seconds before the same user is spoken again (0 = none)
-    chat_template            str  "{user} says {message}"     What is spoken; {user}, {message}, {bits}, {channel}
+    allowed_users            str  ""                          Comma-separated logins; when set, only they are
+                                                              spoken
+    roles_only               bool false                       Only subscribers, moderators, VIPs and the
+                                                              broadcaster
+    user_cooldown_s          int  10                          Seconds before the same user is spoken again (0
+                                                              = none)
+    chat_template            str  "{user} says {message}"     What is spoken; {user}, {message}, {bits},
+                                                              {channel}
     chat_backend             str  ""                          Backend for chat (empty = default backend)
-    voice_pool               str  ""                          Comma-separated voices; each user gets a stable one by name hash
-    voice_map                str  ""                          Lines or commas of user=voice, overriding the pool
+    voice_pool               str  ""                          Comma-separated voices; each user gets a stable
+                                                              one by name hash
+    voice_map                str  ""                          Lines or commas of user=voice, overriding the
+                                                              pool
     scene_messages_enabled   bool true                        Speak a message when the program scene changes
-    scene_messages           str  ""                          Lines of 'Scene name=text' ({scene}, {previous}); '*=text' for every other scene
+    scene_messages           str  ""                          Lines of 'Scene name=text' ({scene},
+                                                              {previous}); '*=text' for every other scene
     scene_voice              str  ""                          Voice for scene messages (empty = default voice)
-    scene_backend            str  ""                          Backend for scene messages (empty = default backend)
+    scene_backend            str  ""                          Backend for scene messages (empty = default
+                                                              backend)
     slot{N}_text             str  ""                          Announcement N: text ({time}, {scene})
     slot{N}_voice            str  ""                          Announcement N: voice (empty = default voice)
-    slot{N}_backend          str  ""                          Announcement N: backend (empty = default backend, else the engine's routing: announcements go to XTTS when it is enabled)
+    slot{N}_backend          str  ""                          Announcement N: backend (empty = default
+                                                              backend, else the engine's routing:
+                                                              announcements go to XTTS when it is enabled)
     hotkey_{action}          array (OBS hotkey bindings)      saved by script_save, restored in script_load
 
     N = 1..5. Hotkeys (Settings -> Hotkeys, names for obs-websocket TriggerHotkeyByName):
@@ -60,6 +87,7 @@ exists, else 127.0.0.1:8000. Streamed playback reads the engine's TCP address fr
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -113,10 +141,8 @@ class _ScriptLog(logging.Handler):
         level = obs.LOG_WARNING if record.levelno >= logging.WARNING else obs.LOG_INFO
         if record.levelno >= logging.ERROR:
             level = obs.LOG_ERROR
-        try:
+        with contextlib.suppress(Exception):  # logging must never raise into OBS
             obs.script_log(level, "[streamer-tts] " + self.format(record))
-        except Exception:  # logging must never raise into OBS
-            pass
 
 
 _LOG_HANDLER = _ScriptLog()
@@ -136,9 +162,11 @@ def controller() -> Controller | None:
 
 # -- script lifecycle ------------------------------------------------------------------------------
 def script_description() -> str:
-    return ("<b>Streamer TTS</b><br>Speaks Twitch chat, hotkey announcements, scene messages and "
-            "engine announcements through a Media Source. Needs the streamer-tts engine "
-            "(<code>.venv/bin/python -m engine serve</code>).")
+    return (
+        "<b>Streamer TTS</b><br>Speaks Twitch chat, hotkey announcements, scene messages and "
+        "engine announcements through a Media Source. Needs the streamer-tts engine "
+        "(<code>.venv/bin/python -m engine serve</code>)."
+    )
 
 
 def script_defaults(settings: Any) -> None:
@@ -198,6 +226,7 @@ def read_settings(settings: Any) -> PluginSettings:
         if kind == "int":
             return obs.obs_data_get_int(settings, key)
         return obs.obs_data_get_string(settings, key)
+
     return PluginSettings.from_getter(get)
 
 
@@ -251,7 +280,9 @@ def on_refresh_clicked(props: Any, prop: Any) -> bool:
 def script_properties() -> Any:
     ctl = controller()
     props = obs.obs_properties_create()
-    obs.obs_properties_add_text(props, "status", ctl.status_text() if ctl else "Status: not loaded", obs.OBS_TEXT_INFO)
+    obs.obs_properties_add_text(
+        props, "status", ctl.status_text() if ctl else "Status: not loaded", obs.OBS_TEXT_INFO
+    )
     obs.obs_properties_add_button(props, "refresh_status", "Refresh status", on_refresh_clicked)
     obs.obs_properties_add_button(props, "speak_test", "Speak a test line", on_test_clicked)
     _group(props, "engine_group", "Engine", _engine_props)
@@ -270,10 +301,14 @@ def _group(props: Any, key: str, title: str, fill: Any) -> None:
 
 
 def _text(props: Any, key: str, label: str, multiline: bool = False) -> None:
-    obs.obs_properties_add_text(props, key, label, obs.OBS_TEXT_MULTILINE if multiline else obs.OBS_TEXT_DEFAULT)
+    obs.obs_properties_add_text(
+        props, key, label, obs.OBS_TEXT_MULTILINE if multiline else obs.OBS_TEXT_DEFAULT
+    )
 
 
-def _choices(props: Any, key: str, label: str, choices: list[tuple[str, str]], editable: bool = False) -> None:
+def _choices(
+    props: Any, key: str, label: str, choices: list[tuple[str, str]], editable: bool = False
+) -> None:
     kind = obs.OBS_COMBO_TYPE_EDITABLE if editable else obs.OBS_COMBO_TYPE_LIST
     prop = obs.obs_properties_add_list(props, key, label, kind, obs.OBS_COMBO_FORMAT_STRING)
     for name, value in choices:
@@ -283,7 +318,9 @@ def _choices(props: Any, key: str, label: str, choices: list[tuple[str, str]], e
 def _engine_props(props: Any) -> None:
     _text(props, "engine_address", "Engine address (socket path or host:port; empty = default)")
     obs.obs_properties_add_bool(props, "autostart_engine", "Start the engine if it is not running")
-    obs.obs_properties_add_bool(props, "subscribe_announcements", "Speak announcements sent to the engine (/v1/say)")
+    obs.obs_properties_add_bool(
+        props, "subscribe_announcements", "Speak announcements sent to the engine (/v1/say)"
+    )
     _text(props, "default_voice", "Default voice (empty = engine default)")
     _text(props, "default_backend", "Default backend (empty = engine routing)")
 
@@ -297,11 +334,17 @@ def _playback_props(props: Any) -> None:
     _choices(props, "media_source", "Media Source", [(n, n) for n in names], editable=True)
     obs.obs_properties_add_bool(props, "create_media_source", "Create the Media Source if missing")
     obs.obs_properties_add_bool(props, "media_in_all_scenes", "Add it to every scene")
-    _choices(props, "playback_mode", "Playback", [("Stream while synthesizing (fastest)", "stream"),
-                                                  ("Download a temp file first", "file")])
+    _choices(
+        props,
+        "playback_mode",
+        "Playback",
+        [("Stream while synthesizing (fastest)", "stream"), ("Download a temp file first", "file")],
+    )
     obs.obs_properties_add_int(props, "max_playback_s", "Maximum message length (s, 0 = none)", 0, 600, 1)
     obs.obs_properties_add_int(props, "max_queue", "Maximum waiting messages", 1, 500, 1)
-    obs.obs_properties_add_int(props, "chat_deadline_s", "Drop chat waiting longer than (s, 0 = never)", 0, 3600, 1)
+    obs.obs_properties_add_int(
+        props, "chat_deadline_s", "Drop chat waiting longer than (s, 0 = never)", 0, 3600, 1
+    )
     _text(props, "test_text", "Test line")
 
 
@@ -314,7 +357,12 @@ def _announcement_props(props: Any) -> None:
 
 def _scene_props(props: Any) -> None:
     obs.obs_properties_add_bool(props, "scene_messages_enabled", "Speak a message when the scene changes")
-    _text(props, "scene_messages", "One per line: Scene name=text ({scene}, {previous}); *=text for others", True)
+    _text(
+        props,
+        "scene_messages",
+        "One per line: Scene name=text ({scene}, {previous}); *=text for others",
+        True,
+    )
     _text(props, "scene_voice", "Voice for scene messages")
     _text(props, "scene_backend", "Backend for scene messages")
 
@@ -332,7 +380,9 @@ def _chat_props(props: Any) -> None:
 
 
 def _filter_props(props: Any) -> None:
-    _choices(props, "chat_mode", "Which messages", [("Only commands (prefix)", "command"), ("All messages", "all")])
+    _choices(
+        props, "chat_mode", "Which messages", [("Only commands (prefix)", "command"), ("All messages", "all")]
+    )
     _text(props, "command_prefix", "Command prefix")
     obs.obs_properties_add_int(props, "min_length", "Minimum length", 0, 1000, 1)
     obs.obs_properties_add_int(props, "max_length", "Maximum length (0 = none)", 0, 1000, 1)

@@ -10,9 +10,10 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from filters import ChatLine
+import contextlib
 
 MAX_LINE_BYTES = 16 * 1024
 _TAG_ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
@@ -103,23 +104,43 @@ def chat_line(msg: IrcMessage) -> ChatLine | None:
     if text.startswith("\x01ACTION ") and text.endswith("\x01"):
         text, action = text[8:-1], True
     bits = msg.tags.get("bits", "0")
-    return ChatLine(channel=msg.params[0].lstrip("#"), login=msg.nick.lower(), text=text,
-                    display_name=msg.tags.get("display-name", "") or msg.nick,
-                    badges=parse_badges(msg.tags.get("badges", "")),
-                    bits=int(bits) if bits.isdigit() else 0,
-                    emotes=parse_emotes(msg.tags.get("emotes", "")), tags=msg.tags, action=action)
+    return ChatLine(
+        channel=msg.params[0].lstrip("#"),
+        login=msg.nick.lower(),
+        text=text,
+        display_name=msg.tags.get("display-name", "") or msg.nick,
+        badges=parse_badges(msg.tags.get("badges", "")),
+        bits=int(bits) if bits.isdigit() else 0,
+        emotes=parse_emotes(msg.tags.get("emotes", "")),
+        tags=msg.tags,
+        action=action,
+    )
 
 
 class IrcReader:
     """Reads one channel on a daemon thread; ``on_line`` and ``on_status`` are called from it."""
 
-    def __init__(self, *, host: str, port: int, tls: bool, channel: str,
-                 on_line: Callable[[ChatLine], None], on_status: Callable[[str], None],
-                 connect_timeout_s: float = 10.0, idle_ping_s: float = 240.0, max_backoff_s: float = 30.0,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        tls: bool,
+        channel: str,
+        on_line: Callable[[ChatLine], None],
+        on_status: Callable[[str], None],
+        connect_timeout_s: float = 10.0,
+        idle_ping_s: float = 240.0,
+        max_backoff_s: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self.host, self.port, self.tls, self.channel = host, port, tls, channel.lower().lstrip("#")
         self.on_line, self.on_status = on_line, on_status
-        self.connect_timeout_s, self.idle_ping_s, self.max_backoff_s = connect_timeout_s, idle_ping_s, max_backoff_s
+        self.connect_timeout_s, self.idle_ping_s, self.max_backoff_s = (
+            connect_timeout_s,
+            idle_ping_s,
+            max_backoff_s,
+        )
         self.ssl_context = ssl_context
         self.nick = f"justinfan{random.randint(10000, 99999)}"
         self.connects = 0
@@ -135,10 +156,8 @@ class IrcReader:
         self._stop.set()
         sock = self._sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._thread.join(timeout=timeout_s)
 
     def _run(self) -> None:
@@ -149,7 +168,9 @@ class IrcReader:
                 self._session()
             except (OSError, ValueError, UnicodeError) as exc:
                 if not self._stop.is_set():
-                    self.on_status(f"chat: disconnected from {self.host}:{self.port} ({exc or type(exc).__name__})")
+                    self.on_status(
+                        f"chat: disconnected from {self.host}:{self.port} ({exc or type(exc).__name__})"
+                    )
             finally:
                 sock, self._sock = self._sock, None
                 if sock is not None:
@@ -181,7 +202,7 @@ class IrcReader:
         while not self._stop.is_set():
             try:
                 data = sock.recv(4096)
-            except socket.timeout:
+            except TimeoutError:
                 idle = time.monotonic() - last_rx
                 if idle > self.idle_ping_s * 1.25 and pinged:
                     raise OSError("no reply to PING") from None

@@ -31,29 +31,30 @@ async def settle(running: Any, *, timeout: float = 20.0) -> None:
 
 async def test_say_with_a_listener_delivers_an_event_with_a_playable_job(start_engine: Any) -> None:
     running = await start_engine()
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{running.url}/v1/subscribe") as sub:
-            assert sub.headers["Content-Type"].startswith("application/x-ndjson")
-            hello = await read_event(sub)
-            assert hello["type"] == "hello" and hello["listeners"] == 1
-            async with http.post(f"{running.url}/v1/say", json={"text": "Thanks for the follow!"}) as resp:
-                assert resp.status == 202
-                reply = await resp.json()
-            assert reply["delivered"] == 1 and reply["queued_for_later"] is False
-            event = await read_event(sub)
-            assert event["type"] == "say" and event["text"] == "Thanks for the follow!"
-            assert event["priority"] == "announcement" and event["id"] == reply["id"]
-            job = event["job"]
-            assert job["request_id"] == reply["job"]["request_id"] and job["wav_url"].endswith(".wav")
-            async with http.get(f"{running.url}{job['wav_url']}") as wav:
-                body = await wav.read()
-            assert wav.status == 200 and body[:4] == b"RIFF" and len(body) > 44 + 48000
+    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
+        assert sub.headers["Content-Type"].startswith("application/x-ndjson")
+        hello = await read_event(sub)
+        assert hello["type"] == "hello" and hello["listeners"] == 1
+        async with http.post(f"{running.url}/v1/say", json={"text": "Thanks for the follow!"}) as resp:
+            assert resp.status == 202
+            reply = await resp.json()
+        assert reply["delivered"] == 1 and reply["queued_for_later"] is False
+        event = await read_event(sub)
+        assert event["type"] == "say" and event["text"] == "Thanks for the follow!"
+        assert event["priority"] == "announcement" and event["id"] == reply["id"]
+        job = event["job"]
+        assert job["request_id"] == reply["job"]["request_id"] and job["wav_url"].endswith(".wav")
+        async with http.get(f"{running.url}{job['wav_url']}") as wav:
+            body = await wav.read()
+        assert wav.status == 200 and body[:4] == b"RIFF" and len(body) > 44 + 48000
 
 
 async def test_say_without_listeners_is_kept_and_delivered_on_subscribe(start_engine: Any) -> None:
     running = await start_engine()
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{running.url}/v1/say", json={"text": "Queued for later", "priority": "event"}) as r:
+        async with http.post(
+            f"{running.url}/v1/say", json={"text": "Queued for later", "priority": "event"}
+        ) as r:
             reply = await r.json()
         assert r.status == 202 and reply["delivered"] == 0 and reply["queued_for_later"] is True
         assert "no listener" in reply["message"]
@@ -105,36 +106,38 @@ async def test_heartbeats_flow_and_every_listener_gets_each_event(start_engine: 
     await settle(running)
 
 
-@pytest.mark.parametrize("body, status, code", [
-    ({"text": ""}, 400, "bad_request"),
-    ({"text": "hi", "priority": "urgent"}, 400, "bad_request"),
-    ({"text": "hi", "voice": "no-such-voice"}, 404, "unknown_voice"),
-    ([1, 2], 400, "bad_request"),
-])
-async def test_bad_say_requests_get_a_clear_error_and_publish_nothing(start_engine: Any, body: Any, status: int,
-                                                                      code: str) -> None:
+@pytest.mark.parametrize(
+    "body, status, code",
+    [
+        ({"text": ""}, 400, "bad_request"),
+        ({"text": "hi", "priority": "urgent"}, 400, "bad_request"),
+        ({"text": "hi", "voice": "no-such-voice"}, 404, "unknown_voice"),
+        ([1, 2], 400, "bad_request"),
+    ],
+)
+async def test_bad_say_requests_get_a_clear_error_and_publish_nothing(
+    start_engine: Any, body: Any, status: int, code: str
+) -> None:
     running = await start_engine()
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{running.url}/v1/say", json=body) as r:
-            assert r.status == status
-            assert (await r.json())["error"]["code"] == code
+    async with aiohttp.ClientSession() as http, http.post(f"{running.url}/v1/say", json=body) as r:
+        assert r.status == status
+        assert (await r.json())["error"]["code"] == code
     assert running.app[ANNOUNCER_KEY].said == 0
 
 
 async def test_the_websocket_example_can_make_the_stream_speak(start_engine: Any) -> None:
     running = await start_engine()
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{running.url}/v1/subscribe") as sub:
-            await read_event(sub)
-            async with http.ws_connect(f"{running.url}/ws") as ws:
-                await ws.send_json({"type": "say", "text": "Hello from the websocket"})
-                said = await asyncio.wait_for(ws.receive_json(), 10)
-                assert said["type"] == "said" and said["delivered"] == 1
-                await ws.send_json({"type": "nonsense"})
-                error = await asyncio.wait_for(ws.receive_json(), 10)
-                assert error["type"] == "error" and "say" in error["message"]
-            event = await read_event(sub)
-            assert event["text"] == "Hello from the websocket"
+    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
+        await read_event(sub)
+        async with http.ws_connect(f"{running.url}/ws") as ws:
+            await ws.send_json({"type": "say", "text": "Hello from the websocket"})
+            said = await asyncio.wait_for(ws.receive_json(), 10)
+            assert said["type"] == "said" and said["delivered"] == 1
+            await ws.send_json({"type": "nonsense"})
+            error = await asyncio.wait_for(ws.receive_json(), 10)
+            assert error["type"] == "error" and "say" in error["message"]
+        event = await read_event(sub)
+        assert event["text"] == "Hello from the websocket"
     await settle(running)
 
 
@@ -149,11 +152,10 @@ async def test_shutdown_ends_open_subscriptions(start_engine: Any, tmp_path: Any
     runner = web.AppRunner(app, shutdown_timeout=30)
     await runner.setup()
     bound = await start_sites(runner, cfg)
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://{bound['tcp']}/v1/subscribe") as sub:
-            await read_event(sub)
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            await asyncio.wait_for(runner.cleanup(), 10)
-            assert loop.time() - started < 5  # not the 30 s shutdown timeout
-            assert await asyncio.wait_for(sub.content.read(), 5) == b""
+    async with aiohttp.ClientSession() as http, http.get(f"http://{bound['tcp']}/v1/subscribe") as sub:
+        await read_event(sub)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.wait_for(runner.cleanup(), 10)
+        assert loop.time() - started < 5  # not the 30 s shutdown timeout
+        assert await asyncio.wait_for(sub.content.read(), 5) == b""

@@ -10,7 +10,8 @@ is recorded in ``CALLS`` as ``(name, args)``. Constants have OBS 29's values.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 LOG_ERROR, LOG_WARNING, LOG_INFO, LOG_DEBUG = 100, 200, 300, 400
 OBS_TEXT_DEFAULT, OBS_TEXT_PASSWORD, OBS_TEXT_MULTILINE, OBS_TEXT_INFO = 0, 1, 2, 3
@@ -19,8 +20,16 @@ OBS_COMBO_FORMAT_INT, OBS_COMBO_FORMAT_FLOAT, OBS_COMBO_FORMAT_STRING = 1, 2, 3
 OBS_GROUP_NORMAL = 1
 OBS_FRONTEND_EVENT_SCENE_CHANGED, OBS_FRONTEND_EVENT_EXIT = 8, 17
 OBS_FRONTEND_EVENT_FINISHED_LOADING, OBS_FRONTEND_EVENT_SCRIPTING_SHUTDOWN = 26, 36
-(OBS_MEDIA_STATE_NONE, OBS_MEDIA_STATE_PLAYING, OBS_MEDIA_STATE_OPENING, OBS_MEDIA_STATE_BUFFERING,
- OBS_MEDIA_STATE_PAUSED, OBS_MEDIA_STATE_STOPPED, OBS_MEDIA_STATE_ENDED, OBS_MEDIA_STATE_ERROR) = range(8)
+(
+    OBS_MEDIA_STATE_NONE,
+    OBS_MEDIA_STATE_PLAYING,
+    OBS_MEDIA_STATE_OPENING,
+    OBS_MEDIA_STATE_BUFFERING,
+    OBS_MEDIA_STATE_PAUSED,
+    OBS_MEDIA_STATE_STOPPED,
+    OBS_MEDIA_STATE_ENDED,
+    OBS_MEDIA_STATE_ERROR,
+) = range(8)
 
 CALLS: list[tuple[str, tuple[Any, ...]]] = []
 LOG: list[tuple[int, str]] = []
@@ -168,6 +177,7 @@ def _setter(name: str) -> Callable[[FakeData, str, Any], None]:
     def setter(data: FakeData, key: str, value: Any) -> None:
         _rec(name, key, value)
         data.values[key] = value
+
     return setter
 
 
@@ -175,6 +185,7 @@ def _default_setter(name: str) -> Callable[[FakeData, str, Any], None]:
     def setter(data: FakeData, key: str, value: Any) -> None:
         _rec(name, key, value)
         data.defaults[key] = value
+
     return setter
 
 
@@ -313,7 +324,11 @@ def obs_scene_add(scene: FakeSource, src: FakeSource) -> Any:
 def obs_source_update(src: FakeSource, data: FakeData) -> None:
     _rec("obs_source_update", src.name, dict(data.values))
     src.settings.update(data.values)
-    if src.kind == "ffmpeg_source" and src.settings.get("local_file") and not src.settings.get("restart_on_activate"):
+    if (
+        src.kind == "ffmpeg_source"
+        and src.settings.get("local_file")
+        and not src.settings.get("restart_on_activate")
+    ):
         src.media_state = OBS_MEDIA_STATE_PLAYING  # ffmpeg_source_update opens and starts it, like OBS 29
 
 
@@ -389,15 +404,21 @@ def obs_properties_add_bool(props: FakeProperties, name: str, desc: str) -> Fake
     return props.add(FakeProperty("bool", name, desc))
 
 
-def obs_properties_add_int(props: FakeProperties, name: str, desc: str, lo: int, hi: int, step: int) -> FakeProperty:
+def obs_properties_add_int(
+    props: FakeProperties, name: str, desc: str, lo: int, hi: int, step: int
+) -> FakeProperty:
     return props.add(FakeProperty("int", name, desc, min=lo, max=hi, step=step))
 
 
-def obs_properties_add_button(props: FakeProperties, name: str, text: str, cb: Callable[..., bool]) -> FakeProperty:
+def obs_properties_add_button(
+    props: FakeProperties, name: str, text: str, cb: Callable[..., bool]
+) -> FakeProperty:
     return props.add(FakeProperty("button", name, text, callback=cb))
 
 
-def obs_properties_add_list(props: FakeProperties, name: str, desc: str, combo: int, fmt: int) -> FakeProperty:
+def obs_properties_add_list(
+    props: FakeProperties, name: str, desc: str, combo: int, fmt: int
+) -> FakeProperty:
     return props.add(FakeProperty("list", name, desc, combo_type=combo, format=fmt))
 
 
@@ -405,8 +426,9 @@ def obs_property_list_add_string(prop: FakeProperty, name: str, value: str) -> N
     prop.items.append((name, value))
 
 
-def obs_properties_add_group(props: FakeProperties, name: str, desc: str, kind: int,
-                             content: FakeProperties) -> FakeProperty:
+def obs_properties_add_group(
+    props: FakeProperties, name: str, desc: str, kind: int, content: FakeProperties
+) -> FakeProperty:
     return props.add(FakeProperty("group", name, desc, content=content))
 
 

@@ -7,6 +7,7 @@ import queue
 import socket
 import ssl
 import threading
+import contextlib
 
 
 class IrcClientConn:
@@ -49,10 +50,8 @@ class IrcClientConn:
                 return line
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
 
 
@@ -99,10 +98,8 @@ class IrcServer:
         return nick
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.listener.close()
         for conn in self.all:
             conn.close()

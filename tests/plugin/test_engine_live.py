@@ -27,8 +27,8 @@ async def tick_until(obs: Any, cond: Callable[[], bool], *, timeout: float = 20.
     end = loop.time() + timeout
     while not cond():
         if loop.time() > end:
-            raise AssertionError(f"condition not met within {timeout} s; status:\n"
-                                 f"{tts_plugin.controller().status_text()}")  # type: ignore[union-attr]
+            ctl: Any = tts_plugin.controller()
+            raise AssertionError(f"condition not met within {timeout} s; status:\n{ctl.status_text()}")
         obs.run_timers()
         await asyncio.sleep(0.02)
 
@@ -100,12 +100,21 @@ async def test_chat_from_irc_is_filtered_and_spoken(obs: Any, start_engine: Any)
     running = await start_engine()
     server = IrcServer()
     try:
-        ctl = load(obs, running.tcp, chat_enabled=True, twitch_channel="chan", irc_host="127.0.0.1",
-                   irc_port=server.port, irc_tls=False, chat_template="{user}: {message}")
+        ctl = load(
+            obs,
+            running.tcp,
+            chat_enabled=True,
+            twitch_channel="chan",
+            irc_host="127.0.0.1",
+            irc_port=server.port,
+            irc_tls=False,
+            chat_template="{user}: {message}",
+        )
         conn = await asyncio.to_thread(server.next_client)
         await asyncio.to_thread(server.welcome, conn, "chan")
-        conn.send("@display-name=Viewer;badges= :viewer!viewer@viewer.tmi.twitch.tv PRIVMSG #chan :no prefix here")
-        conn.send("@display-name=Viewer;badges= :viewer!viewer@viewer.tmi.twitch.tv PRIVMSG #chan :!tts hello stream")
+        prefix = "@display-name=Viewer;badges= :viewer!viewer@viewer.tmi.twitch.tv PRIVMSG #chan :"
+        conn.send(prefix + "no prefix here")
+        conn.send(prefix + "!tts hello stream")
         src = media(obs)
         await tick_until(obs, lambda: bool(src.settings.get("local_file")))
         assert ctl.queue.current.text == "Viewer: hello stream" and ctl.queue.current.origin == "chat"
@@ -136,8 +145,9 @@ async def test_engine_down_is_reported_once_and_late_chat_is_dropped(obs: Any) -
     assert "engine not reachable" in status.lower().split("last failure:")[1]
 
 
-async def test_a_queued_announcement_plays_once_the_engine_starts(obs: Any, start_engine: Any,
-                                                                   tmp_path: Path) -> None:
+async def test_a_queued_announcement_plays_once_the_engine_starts(
+    obs: Any, start_engine: Any, tmp_path: Path
+) -> None:
     sock = tmp_path / "late" / "engine.sock"
     ctl = load(obs, str(sock))
     ctl.speak("Waiting for the engine to start.", origin="hotkey")
@@ -149,8 +159,9 @@ async def test_a_queued_announcement_plays_once_the_engine_starts(obs: Any, star
     assert ctl.queue.current.text == "Waiting for the engine to start."
 
 
-async def test_the_default_socket_is_found_like_the_engine_puts_it(obs: Any, start_engine: Any,
-                                                                    tmp_path: Path, monkeypatch: Any) -> None:
+async def test_the_default_socket_is_found_like_the_engine_puts_it(
+    obs: Any, start_engine: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg"))
     from engine.server import default_socket_path
 

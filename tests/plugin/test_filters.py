@@ -13,8 +13,9 @@ def make(**values: Any) -> ChatFilter:
 
 
 def line(text: str, login: str = "viewer", **extra: Any) -> ChatLine:
-    return ChatLine(channel="chan", login=login, text=text, display_name=extra.pop("display", login.title()),
-                    **extra)
+    return ChatLine(
+        channel="chan", login=login, text=text, display_name=extra.pop("display", login.title()), **extra
+    )
 
 
 def test_command_mode_speaks_only_prefixed_lines_and_strips_the_prefix() -> None:
@@ -66,8 +67,10 @@ def test_blocked_words_match_whole_words_case_insensitively() -> None:
 
 
 def test_user_block_and_allow_lists() -> None:
-    assert make(chat_mode="all", blocked_users="@Troll").decide(line("hi there", "troll"), 0).reason == \
-        "blocked user"
+    assert (
+        make(chat_mode="all", blocked_users="@Troll").decide(line("hi there", "troll"), 0).reason
+        == "blocked user"
+    )
     f = make(chat_mode="all", allowed_users="friend")
     assert f.decide(line("hi there", "stranger"), 0).reason == "not on the allow list"
     assert f.decide(line("hi there", "friend"), 0).speak
@@ -93,7 +96,8 @@ def test_cooldown_is_per_user_and_survives_a_settings_update() -> None:
 
 def test_template_fields_and_a_broken_template_fall_back() -> None:
     d = make(chat_mode="all", chat_template="{user} cheered {bits}: {message} in {channel}").decide(
-        line("wow", bits=100, display="Fan"), 0)
+        line("wow", bits=100, display="Fan"), 0
+    )
     assert d.text == "Fan cheered 100: wow in chan"
     assert render("{user} says {message", user="A", message="b") == "A says b"
     assert render("{nope} {message}", message="hi") == "hi"
@@ -101,7 +105,9 @@ def test_template_fields_and_a_broken_template_fall_back() -> None:
 
 def test_voice_per_user_is_stable_from_the_pool_unless_mapped() -> None:
     pool = ("v1", "v2", "v3")
-    picks = {name: voice_for(name, pool=pool, mapping={}, default="d") for name in ("ann", "bob", "cy", "dee")}
+    picks = {
+        name: voice_for(name, pool=pool, mapping={}, default="d") for name in ("ann", "bob", "cy", "dee")
+    }
     assert picks == {name: voice_for(name.upper(), pool=pool, mapping={}, default="d") for name in picks}
     assert set(picks.values()) <= set(pool) and len(set(picks.values())) > 1
     assert voice_for("bob", pool=pool, mapping={"bob": "special"}, default="d") == "special"

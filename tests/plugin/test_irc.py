@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,9 +18,11 @@ from twitch_irc import IrcReader, chat_line, parse_badges, parse_emotes, parse_l
 
 from .irc_server import IrcClientConn, IrcServer
 
-PRIVMSG = ("@badge-info=subscriber/8;badges=moderator/1,subscriber/6;bits=100;color=#1E90FF;"
-           "display-name=Some\\sUser;emotes=25:0-4,12-16/1902:6-10;id=abc;mod=1;subscriber=1 "
-           ":someuser!someuser@someuser.tmi.twitch.tv PRIVMSG #chan :Kappa Keepo Kappa hello")
+PRIVMSG = (
+    "@badge-info=subscriber/8;badges=moderator/1,subscriber/6;bits=100;color=#1E90FF;"
+    "display-name=Some\\sUser;emotes=25:0-4,12-16/1902:6-10;id=abc;mod=1;subscriber=1 "
+    ":someuser!someuser@someuser.tmi.twitch.tv PRIVMSG #chan :Kappa Keepo Kappa hello"
+)
 
 
 def test_parse_a_tagged_privmsg() -> None:
@@ -48,7 +51,7 @@ def test_tag_escapes_badges_emotes_and_odd_lines() -> None:
         parse_line("@tags=1 ")
 
 
-def IrcServerConn(listener: socket.socket) -> IrcClientConn:  # noqa: N802
+def IrcServerConn(listener: socket.socket) -> IrcClientConn:
     sock, _ = listener.accept()
     return IrcClientConn(sock)
 
@@ -56,11 +59,17 @@ def IrcServerConn(listener: socket.socket) -> IrcClientConn:  # noqa: N802
 class Reader:
     """An IrcReader whose callbacks land in queues."""
 
-    def __init__(self, port: int, **kw: object) -> None:
+    def __init__(self, port: int, **kw: Any) -> None:
         self.lines: queue.Queue[ChatLine] = queue.Queue()
         self.status: queue.Queue[str] = queue.Queue()
-        self.reader = IrcReader(host="127.0.0.1", port=port, channel="#Chan", on_line=self.lines.put,
-                                on_status=self.status.put, **kw)  # type: ignore[arg-type]
+        self.reader = IrcReader(
+            host="127.0.0.1",
+            port=port,
+            channel="#Chan",
+            on_line=self.lines.put,
+            on_status=self.status.put,
+            **kw,
+        )  # type: ignore[arg-type]
         self.reader.start()
 
     def status_with(self, text: str, timeout: float = 10.0) -> str:
@@ -147,9 +156,29 @@ def test_reader_reports_a_dead_port_and_keeps_retrying_until_a_server_appears() 
 
 def test_reader_uses_tls(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_ctx.load_cert_chain(cert, key)
     srv = IrcServer(tls=server_ctx)

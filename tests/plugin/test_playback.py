@@ -177,7 +177,7 @@ def test_a_media_error_or_a_source_that_never_starts_is_a_failure() -> None:
 
 
 def test_sentence_parts_stay_together_and_are_skipped_together() -> None:
-    q, player, _ = make()
+    q, _player, _ = make()
     parts = [ready(f"p{i}", group=0, part=i, parts=3) for i in range(3)]
     for p in parts[1:]:
         p.group = parts[0].group
@@ -191,7 +191,9 @@ def test_sentence_parts_stay_together_and_are_skipped_together() -> None:
 
 def test_split_sentences_joins_short_ones() -> None:
     assert split_sentences("Hi. I am here now and talking to all of you. Bye!") == [
-        "Hi. I am here now and talking to all of you.", "Bye!"]
+        "Hi. I am here now and talking to all of you.",
+        "Bye!",
+    ]
     assert split_sentences("Hi. Short. Bye!") == ["Hi. Short. Bye!"]
     assert split_sentences("One sentence only") == ["One sentence only"]
     text = "This sentence is long enough to stand alone. " * 5

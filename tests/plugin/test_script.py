@@ -82,7 +82,10 @@ def test_hotkeys_are_registered_saved_and_restored(obs: Any) -> None:
     data = load(obs)
     names = [h[0] for h in obs.WORLD.hotkeys.values()]
     assert names == [f"streamer_tts.announce_{n}" for n in range(1, 6)] + [
-        "streamer_tts.skip", "streamer_tts.clear", "streamer_tts.pause"]
+        "streamer_tts.skip",
+        "streamer_tts.clear",
+        "streamer_tts.pause",
+    ]
     obs.bind("streamer_tts.announce_1", "OBS_KEY_F9")
     obs.bind("streamer_tts.skip", "OBS_KEY_F10")
     tts_plugin.script_save(data)
@@ -102,7 +105,7 @@ def test_hotkeys_are_registered_saved_and_restored(obs: Any) -> None:
 
 def test_announcement_hotkeys_queue_their_slot(obs: Any) -> None:
     load(obs, slot1_text="Welcome to {scene}!", slot1_voice="v1", slot1_backend="piper", slot3_text="Third")
-    ctl = tts_plugin.controller()
+    ctl: Any = tts_plugin.controller()
     obs.fire_event(obs.OBS_FRONTEND_EVENT_FINISHED_LOADING)
     obs.press("streamer_tts.announce_1")
     obs.press("streamer_tts.announce_2")  # empty slot: nothing
@@ -110,7 +113,12 @@ def test_announcement_hotkeys_queue_their_slot(obs: Any) -> None:
     obs.run_timers()
     assert texts(ctl) == ["Welcome to Scene!", "Third"]
     first = ctl.queue.items[0]
-    assert (first.voice, first.backend, first.priority, first.origin) == ("v1", "piper", "announcement", "hotkey")
+    assert (first.voice, first.backend, first.priority, first.origin) == (
+        "v1",
+        "piper",
+        "announcement",
+        "hotkey",
+    )
     obs.press("streamer_tts.pause")
     obs.run_timers()
     assert ctl.queue.paused
@@ -120,9 +128,8 @@ def test_announcement_hotkeys_queue_their_slot(obs: Any) -> None:
 
 
 def test_scene_switches_speak_their_message(obs: Any) -> None:
-    load(obs, scene_messages="Other=Now on {scene}, from {previous}\n*=Switched to {scene}",
-         scene_voice="sv")
-    ctl = tts_plugin.controller()
+    load(obs, scene_messages="Other=Now on {scene}, from {previous}\n*=Switched to {scene}", scene_voice="sv")
+    ctl: Any = tts_plugin.controller()
     obs.fire_event(obs.OBS_FRONTEND_EVENT_FINISHED_LOADING)
     obs.run_timers()
     assert texts(ctl) == []  # the scene at start-up is not a switch
@@ -148,7 +155,7 @@ def test_test_button_queues_the_test_line_and_refreshes_the_status(obs: Any) -> 
     load(obs, test_text="Testing one two. And a second sentence that is long enough.")
     props = tts_plugin.script_properties()
     assert obs.click(props, "speak_test") is True
-    ctl = tts_plugin.controller()
+    ctl: Any = tts_plugin.controller()
     assert texts(ctl) == ["Testing one two. And a second sentence that is long enough."]
     status = obs.obs_properties_get(props, "status").description
     assert "Queue: " in status and "waiting" in status
@@ -157,7 +164,7 @@ def test_test_button_queues_the_test_line_and_refreshes_the_status(obs: Any) -> 
 def test_file_mode_keeps_a_long_text_whole_and_stream_mode_splits_it(obs: Any) -> None:
     long_text = "This first sentence is long enough to stand. " * 3
     load(obs, playback_mode="file")
-    ctl = tts_plugin.controller()
+    ctl: Any = tts_plugin.controller()
     ctl.speak(long_text)
     assert len(ctl.queue.items) == 1
     ctl.queue.clear()
