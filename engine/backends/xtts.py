@@ -119,7 +119,7 @@ class XttsBackend(Backend):
                 "tts.backends.xtts.download_model: true", reason="model missing")
         if not missing:
             self._model_folder = self.model_dir
-            self._speaker_names = await asyncio.to_thread(_speaker_names, self.model_dir)
+            self._speaker_names = await asyncio.to_thread(xtts_model.speaker_names, self.model_dir)
         if self.options.idle_unload_s > 0:
             self._unloader = asyncio.create_task(self._unload_when_idle(), name="xtts-idle-unload")
 
@@ -199,7 +199,7 @@ class XttsBackend(Backend):
             except BackendUnavailable as exc:
                 self._download_error = (self._clock(), exc.message)
                 raise
-            self._speaker_names = _speaker_names(self._model_folder)
+            self._speaker_names = xtts_model.speaker_names(self._model_folder)
         device = self._device()
         gpu = self.context.gpu
         loaded: xtts_model.LoadedModel | None = None
@@ -210,7 +210,7 @@ class XttsBackend(Backend):
         except EngineError:
             raise
         except Exception as exc:
-            if not _is_oom(exc):
+            if not xtts_model.is_out_of_memory(exc):
                 raise BackendUnavailable(f"cannot load the XTTS model from {self._model_folder}: "
                                          f"{exc}", reason="load failed") from exc
         if loaded is None:  # raised outside the handler, so the half-loaded tensors can be freed
@@ -226,7 +226,7 @@ class XttsBackend(Backend):
             if idle_s is not None and self._clock() - self._last_used < idle_s:
                 return  # a request came in meanwhile
             self._loaded = None
-            _free_cuda()
+            xtts_model.free_cuda()
             _LOGGER.info("Unloaded the XTTS model (%s)", why)
 
     async def _unload_when_idle(self) -> None:
@@ -242,7 +242,7 @@ class XttsBackend(Backend):
         self.out_of_memory_events += 1
         if self.context.gpu is not None:
             self.context.gpu.record_out_of_memory()
-        _free_cuda()
+        xtts_model.free_cuda()
         _LOGGER.warning("CUDA out of memory while %s; the request falls back, cache emptied", during)
         return BackendError(f"GPU out of memory while {during}", reason="gpu out of memory")
 
@@ -285,7 +285,7 @@ class XttsBackend(Backend):
                         temperature=o.temperature, speed=o.speed):
                     yield to_output_pcm(wav.float().cpu().numpy(), xtts_model.OUTPUT_SAMPLE_RATE)
         except Exception as exc:
-            if not _is_oom(exc):
+            if not xtts_model.is_out_of_memory(exc):
                 raise
             out_of_memory = True
         finally:
@@ -312,32 +312,3 @@ class XttsBackend(Backend):
                 "idle_unload_s": self.options.idle_unload_s, "voices_with_latents": len(self._latents),
                 "out_of_memory_events": self.out_of_memory_events}
 
-
-def _speaker_names(folder: Path) -> list[str]:
-    """Built-in speakers of ``speakers_xtts.pth`` (empty when the file is absent)."""
-    path = folder / xtts_model.SPEAKERS_FILE
-    if not path.is_file():
-        return []
-    import torch
-
-    try:
-        return sorted(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception as exc:
-        _LOGGER.warning("Cannot read XTTS speakers from %s: %s", path, exc)
-        return []
-
-
-def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError)
-
-
-def _free_cuda() -> None:
-    import gc
-
-    gc.collect()
-    import torch
-
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.empty_cache()

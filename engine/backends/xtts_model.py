@@ -195,3 +195,33 @@ def split_text(text: str, limit: int) -> list[str]:
         else:
             out += textwrap.wrap(sentence, width=limit, break_on_hyphens=False)
     return out
+
+
+def speaker_names(folder: Path) -> list[str]:
+    """Built-in speakers of ``speakers_xtts.pth`` (empty when the file is absent)."""
+    path = folder / SPEAKERS_FILE
+    if not path.is_file():
+        return []
+    import torch
+
+    try:
+        return sorted(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as exc:
+        _LOGGER.warning("Cannot read XTTS speakers from %s: %s", path, exc)
+        return []
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def free_cuda() -> None:
+    import gc
+
+    gc.collect()
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
