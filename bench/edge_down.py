@@ -206,6 +206,8 @@ def notes(times: dict[str, list[float]]) -> list[str]:
             "Time to first audio: POST /v1/synthesize over the Unix socket until the first audio "
             "frame is read whole; the engines run as separate processes at the same time.",
             "Every counted line was checked: served by Piper, skipped Edge for the reason named.",
+            "The extra time carries Piper's own round-to-round jitter (see the 'breaker open' rows, "
+            "which wait for nothing): read the median as the cost, not the p90.",
             "Load average at the end (1/5/15 min): "
             + " / ".join(f"{x:.2f}" for x in os.getloadavg()),
             f"edge-tts {_version('edge-tts')}, aiohttp {_version('aiohttp')}; Piper voice "
