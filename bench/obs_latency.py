@@ -3,87 +3,63 @@
 Piper. ``python -m bench.obs_latency [--runs N] [--write]``; ``--write`` replaces the section
 "## OBS end-to-end latency" of bench/RESULTS.md (other sections are kept).
 
-Beside it, the engine's own first-audio time for the same kinds of text (a fresh text each
-time, straight over HTTP) shows how much of the total is synthesis and how much is the plugin
-and OBS's Media Source.
+Beside each total it shows the engine's own time for the first played part (its job's
+``total_ms``), so what synthesis costs and what the plugin and OBS add can be told apart, and a
+5-sentence chat line next to the 5-sentence /v1/say announcement (same length, other path).
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
+import functools
 import logging
 import re
-import statistics
 import sys
-import time
 from pathlib import Path
 
 from bench import machine
 from tests.e2e import latency, speech
 from tests.e2e.conftest import e2e_settings
-from tests.e2e.stack import CHANNEL, Stack, running_stack
+from tests.e2e.stack import CHANNEL, running_stack
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION_TITLE = "## OBS end-to-end latency"
 GOAL_MS = 400.0
+KINDS = ("chat", "say5", "chat5")
 
 
-def engine_first_audio_ms(stack: Stack, text: str) -> float:
-    """Time to the first PCM bytes of ``POST /v1/synthesize`` (format pcm) for a fresh text."""
-    host, port = stack.engine.tcp.rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=60)
-    try:
-        start = time.monotonic()
-        conn.request("POST", "/v1/synthesize", f'{{"text": "{text}", "format": "pcm"}}'.encode(),
-                     {"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        resp.read1(1)
-        first = time.monotonic()
-        resp.read()
-        return (first - start) * 1000
-    finally:
-        conn.close()
-
-
-def run(runs: int) -> tuple[dict[str, dict[str, float]], dict[str, float], list[latency.Latency]]:
+def run(runs: int) -> tuple[dict[str, dict[str, float]], list[latency.Latency]]:
     with running_stack(settings=e2e_settings) as stack:
         stack.wait_media_source(timeout_s=30)
         stack.irc.wait_joined(CHANNEL, timeout_s=30)
-        latency.measure(stack, "warm-up", "warm up", lambda: speech.chat(stack, "Zed", "warm up line"))
-        results = latency.latency_runs(stack, runs=runs)
-        engine = {
-            "chat": statistics.median(engine_first_audio_ms(stack, f"Dana says engine only line {i}")
-                                      for i in range(runs)),
-            "say5": statistics.median(engine_first_audio_ms(stack, latency.FIVE_SENTENCES.format(n=100 + i))
-                                      for i in range(runs)),
-        }
-    return latency.summary(results), engine, results
+        latency.measure(stack, "warm-up", "warm up", functools.partial(speech.chat, stack, "Zed", "warm up"))
+        results = latency.latency_runs(stack, runs=runs, kinds=KINDS)
+    return latency.summary(results), results
 
 
-def section(summary: dict[str, dict[str, float]], engine: dict[str, float], runs: int, command: str) -> str:
-    names = {"chat": "Short chat line (IRC -> OBS)", "say5": "5-sentence announcement (POST /v1/say -> OBS)"}
+def section(summary: dict[str, dict[str, float]], runs: int, command: str) -> str:
     out = [SECTION_TITLE, "", f"Command (from the repository root): `{command}`", "", "Machine:", ""]
     out += [f"- {k}: {v}" for k, v in machine.describe()]
     out += ["", f"Medians of {runs} runs, each with a new text (no cache hits). Goal: at most "
             f"{GOAL_MS:.0f} ms to PLAYING.", "",
-            "| Case | Media Source PLAYING (poll) | MediaInputPlaybackStarted event "
-            "| Plugin's own log | Engine first audio alone | Goal met |",
+            "| Case | Media Source PLAYING (poll) | MediaInputPlaybackStarted event | Plugin's own log "
+            "| Engine job of the first part | Goal met |",
             "|---|---|---|---|---|---|"]
-    for kind in ("chat", "say5"):
+    for kind in KINDS:
         s = summary.get(kind, {})
         playing = s.get("playing_median_ms")
         met = "" if playing is None else ("yes" if playing <= GOAL_MS else "**no**")
-        out.append(f"| {names[kind]} | {_ms(playing)} (max {_ms(s.get('playing_max_ms'))}) | "
-                   f"{_ms(s.get('event_median_ms'))} | "
-                   f"{_ms(s.get('plugin_median_ms'))} | {_ms(engine.get(kind))} | {met} |")
-    out += ["", "How it is measured: `tests/e2e` starts Xvfb, the real engine (Piper, en_US-joe-medium), a "
-            "loopback IRC server and OBS with the plugin pre-seeded; the clock starts when the IRC server "
-            "has written the PRIVMSG (or just before the POST is sent) and stops at the first "
-            "obs-websocket `GetMediaInputStatus` poll (every ~2 ms) that reads `OBS_MEDIA_STATE_PLAYING`. "
-            "The event column is when obs-websocket's `MediaInputPlaybackStarted` arrived; the plugin's "
-            "column is what it logs itself. \"Engine first audio alone\" is `POST /v1/synthesize` (pcm) to "
-            "its first bytes on the same engine, with no OBS in the path.", ""]
+        out.append(f"| {latency.KINDS[kind]} | {_ms(playing)} (max {_ms(s.get('playing_max_ms'))}) | "
+                   f"{_ms(s.get('event_median_ms'))} | {_ms(s.get('plugin_median_ms'))} | "
+                   f"{_ms(s.get('engine_median_ms'))} | {met} |")
+    out += ["", "How it is measured: `tests/e2e` starts Xvfb, the real engine (Piper, en_US-joe-medium, "
+            "default concurrency), a loopback IRC server and OBS 29 with the plugin pre-seeded (stream "
+            "mode: long texts are split into sentence parts). The clock starts when the IRC server has "
+            "written the PRIVMSG (or just before the POST is sent) and stops at the first obs-websocket "
+            "`GetMediaInputStatus` poll (every ~2 ms) that reads `OBS_MEDIA_STATE_PLAYING`. The event "
+            "column is when obs-websocket's `MediaInputPlaybackStarted` arrived; the plugin's column is "
+            "what it logs itself; the engine column is the engine's `total_ms` for the job of the first "
+            "part played (synthesis alone, from /v1/jobs/<id>).", ""]
     return "\n".join(out) + "\n"
 
 
@@ -110,12 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="write the section of bench/RESULTS.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    summary, engine, results = run(args.runs)
+    summary, results = run(args.runs)
     for r in results:
-        print(f"{r.kind:5} playing {r.playing_ms:7.0f} ms  "
-              f"event {_ms(r.event_ms):>8}  plugin {_ms(r.plugin_ms):>8}  {r.text[:50]!r}")
+        print(f"{r.kind:5} playing {r.playing_ms:6.0f} ms  event {_ms(r.event_ms):>7}  "
+              f"plugin {_ms(r.plugin_ms):>7}  engine job {_ms(r.engine_ms):>7}  {r.text[:50]!r}")
     command = "python -m bench.obs_latency" + (f" --runs {args.runs}" if args.runs != 5 else "") + " --write"
-    text = section(summary, engine, args.runs, f".venv/bin/{command}")
+    text = section(summary, args.runs, f".venv/bin/{command}")
     print(text)
     if args.write:
         write_results(text)

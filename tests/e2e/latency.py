@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 import statistics
 from collections.abc import Callable
@@ -22,9 +23,13 @@ class Latency:
     """From the line being sent to obs-websocket's MediaInputPlaybackStarted event arriving."""
     plugin_ms: float | None
     """What the plugin logged ("Media Source playing N ms after it arrived")."""
+    engine_ms: float | None
+    """The engine's own time for the first played part's job (``total_ms`` of /v1/jobs/<id>):
+    what synthesis took; the rest of ``playing_ms`` is IRC, the plugin and OBS."""
 
 
-_PLUGIN_LATENCY = re.compile(r"Playing (\w+) message #\d+ .*playing (\d+) ms after it arrived")
+_PLUGIN_LATENCY = re.compile(r"Playing (\w+) message #\d+ \(job (\w*).*?\): Media Source playing (\d+) ms "
+                             r"after it arrived")
 SHORT_LINES = ("hello there", "nice play", "good luck", "what a save", "love the stream",
                "first time here", "that was close", "gg everyone", "big brain move")
 FIVE_SENTENCES = ("Attention everyone, announcement number {n} is here. The giveaway starts in five minutes. "
@@ -44,23 +49,44 @@ def measure(stack: Stack, kind: str, text: str, trigger: Callable[[], float], *,
     logged = _plugin_latencies(stack)[before:]
     return Latency(kind, text, (seen - sent) * 1000,
                    (events[0].received - sent) * 1000 if events else None,
-                   float(logged[0]) if logged else None)
+                   float(logged[0][1]) if logged else None,
+                   _engine_ms(stack, logged[0][0]) if logged else None)
 
 
-def _plugin_latencies(stack: Stack) -> list[str]:
-    return [m.group(2) for m in _PLUGIN_LATENCY.finditer(stack.obs.script_log())]
+def _engine_ms(stack: Stack, job_id: str) -> float | None:
+    status, _, body = stack.engine.call("GET", f"/v1/jobs/{job_id}", timeout_s=10)
+    if status != 200:
+        return None
+    total = json.loads(body).get("total_ms")
+    return float(total) if isinstance(total, (int, float)) else None
 
 
-def latency_runs(stack: Stack, *, runs: int) -> list[Latency]:
-    """``runs`` short chat lines and ``runs`` five-sentence /v1/say announcements, each a new text
-    (no cache hits)."""
+def _plugin_latencies(stack: Stack) -> list[tuple[str, str]]:
+    """(job id, ms) of every "Playing ..." line the plugin logged so far."""
+    return [(m.group(2), m.group(3)) for m in _PLUGIN_LATENCY.finditer(stack.obs.script_log())]
+
+
+KINDS = {"chat": "Short chat line (IRC -> OBS)",
+         "say5": "5-sentence announcement (POST /v1/say -> OBS)",
+         "chat5": "5-sentence chat line (IRC -> OBS)"}
+
+
+def latency_runs(stack: Stack, *, runs: int, kinds: tuple[str, ...] = ("chat", "say5")) -> list[Latency]:
+    """``runs`` measurements of each kind, each with a new text (no cache hits): ``chat`` a short
+    chat line, ``say5`` a five-sentence /v1/say announcement, ``chat5`` the same length as chat."""
     out = []
-    for i in range(runs):
-        line = f"{SHORT_LINES[i % len(SHORT_LINES)]} {i}"
-        out.append(measure(stack, "chat", line, functools.partial(chat, stack, "Dana", line)))
-    for i in range(runs):
-        text = FIVE_SENTENCES.format(n=i + 1)
-        out.append(measure(stack, "say5", text, functools.partial(say, stack, text)))
+    for kind in kinds:
+        for i in range(runs):
+            if kind == "chat":
+                text = f"{SHORT_LINES[i % len(SHORT_LINES)]} {i}"
+                trigger = functools.partial(chat, stack, "Dana", text)
+            elif kind == "chat5":
+                text = FIVE_SENTENCES.format(n=500 + i)
+                trigger = functools.partial(chat, stack, "Dana", text)
+            else:
+                text = FIVE_SENTENCES.format(n=i + 1)
+                trigger = functools.partial(say, stack, text)
+            out.append(measure(stack, kind, text, trigger))
     return out
 
 
@@ -71,7 +97,7 @@ def summary(results: list[Latency]) -> dict[str, dict[str, float]]:
         rows = [r for r in results if r.kind == kind]
         entry = {"runs": float(len(rows)), "playing_median_ms": statistics.median(r.playing_ms for r in rows),
                  "playing_max_ms": max(r.playing_ms for r in rows)}
-        for name in ("event", "plugin"):
+        for name in ("event", "plugin", "engine"):
             values = [v for r in rows if (v := getattr(r, f"{name}_ms")) is not None]
             if values:
                 entry[f"{name}_median_ms"] = statistics.median(values)

@@ -98,6 +98,6 @@ def test_latency_chat_and_announcement(obs_stack: Stack) -> None:
     results = latency_runs(obs_stack, runs=2)
     for r in results:
         print(f"latency {r.kind}: playing {r.playing_ms:.0f} ms, event {r.event_ms} ms, "
-              f"plugin {r.plugin_ms} ms: {r.text[:40]!r}")
+              f"plugin {r.plugin_ms} ms, engine job {r.engine_ms} ms: {r.text[:40]!r}")
     print(summary(results))
     assert {r.kind for r in results} == {"chat", "say5"}
