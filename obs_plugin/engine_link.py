@@ -75,6 +75,8 @@ class EngineLink:
         self.autostart = autostart
         self.poll_s = poll_s
         self.up: bool | None = None
+        self.engine_repo = launcher.REPO_DIR
+        """The checkout whose ``.venv`` runs the engine (the plugin folder's parent)."""
         self.engine_proc: subprocess.Popen[bytes] | None = None
         self.temp_dir = tempfile.mkdtemp(prefix="streamer-tts-obs-")
         self._stop = threading.Event()
@@ -184,12 +186,12 @@ class EngineLink:
             and failures in (1, 6, 20)
         ):
             try:
-                self.engine_proc = launcher.start_engine()
+                self.engine_proc = launcher.start_engine(self.engine_repo)
                 self.inbox.put(
                     (
                         "log",
                         "info",
-                        f"started the engine: {launcher.venv_python()} -m engine serve "
+                        f"started the engine: {launcher.venv_python(self.engine_repo)} -m engine serve "
                         f"(log: {launcher.engine_log_path()})",
                     )
                 )
