@@ -126,6 +126,10 @@ class Controller:
         self.inbox.put(("hotkey", action))
 
     def scene_changed(self, name: str) -> None:
+        """UI thread: make sure a scene created since start-up has the Media Source too (frontend
+        calls belong on this thread), then let the timer speak the scene's message."""
+        if self.loaded and self.settings.media_in_all_scenes:
+            self.frontend_loaded()
         self.inbox.put(("scene", name))
 
     # -- the timer -------------------------------------------------------------------------------
@@ -262,8 +266,6 @@ class Controller:
         s = self.settings
         if not self.loaded or not previous or name == previous or not s.scene_messages_enabled:
             return  # the first scene we learn of (start-up) is not a switch
-        if s.media_in_all_scenes:
-            self.frontend_loaded()
         template = s.scene_messages.get(name, s.scene_messages.get("*", ""))
         if template:
             text = render(template, scene=name, previous=previous, time=time.strftime("%H:%M"))

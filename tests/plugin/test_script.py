@@ -143,6 +143,17 @@ def test_scene_switches_speak_their_message(obs: Any) -> None:
     assert texts(ctl)[1:] == ["Switched to Scene"]
 
 
+def test_a_scene_added_later_gets_the_media_source_when_shown(obs: Any) -> None:
+    load(obs)
+    obs.fire_event(obs.OBS_FRONTEND_EVENT_FINISHED_LOADING)
+    late = obs.FakeSource("scene", "Late", {})
+    obs.WORLD.sources["Late"] = late
+    obs.WORLD.scenes.append(late)
+    obs.switch_scene("Late")
+    assert obs.WORLD.sources["TTS Audio"] in late.items
+    assert obs.outstanding() == 0
+
+
 def test_scene_messages_can_be_turned_off(obs: Any) -> None:
     load(obs, scene_messages="*=Hello {scene}", scene_messages_enabled=False)
     obs.fire_event(obs.OBS_FRONTEND_EVENT_FINISHED_LOADING)
