@@ -18,7 +18,7 @@ from typing import Any
 from .stack import Stack, plugin_settings, running_stack
 from .xserver import HarnessError, require
 
-SCREEN = (1500, 1300)
+SCREEN = (1300, 1400)
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -69,7 +69,19 @@ def capture(stack: Stack, out: Path) -> Path:
     xdotool(stack, "mousemove", "80", "80", "click", "1")
     time.sleep(1.5)
     x, y, w, h = _geometry(stack, dialog)
+    # drag the splitter between the script list and the properties (half-way across) to the left
+    splitter_x, middle_y = x + _splitter_offset(width), y + h // 2
+    xdotool(stack, "mousemove", str(splitter_x), str(middle_y), "mousedown", "1")
+    xdotool(stack, "mousemove", str(splitter_x - 60), str(middle_y))
+    xdotool(stack, "mousemove", str(x + 260), str(middle_y), "mouseup", "1")
+    xdotool(stack, "mousemove", str(x + w // 3), str(y + 12))  # the pointer off the properties
+    time.sleep(1.0)
     return stack.display.screenshot(out, crop=(x, y, w, h))
+
+
+def _splitter_offset(width: int) -> int:
+    """Where Qt puts the splitter handle in the Scripts dialog: half-way between its margins."""
+    return 16 + (width - 32) // 2
 
 
 def _window_named(stack: Stack, name: str, *, min_height: int = 0, max_width: int = 10**6) -> int | None:
