@@ -39,6 +39,8 @@ class Controller:
         self.last_failure = ""
         self.loaded = False
         self.scene = ""
+        self.voices: list[dict[str, Any]] = []
+        """The engine's voices (``GET /v1/voices``), for the pickers."""
         self.chat_seen = 0
         self.chat_filtered = 0
 
@@ -290,6 +292,20 @@ class Controller:
 
     def _on_health(self, health: dict[str, Any]) -> None:
         self.engine_health = health
+
+    def _on_voices(self, voices: list[dict[str, Any]]) -> None:
+        self.voices = voices
+
+    def voice_choices(self) -> list[tuple[str, str]]:
+        """(label, value) pairs for a voice picker: the engine's voices once it has answered."""
+        return [
+            (f"{v['name']} ({v.get('backend', '?')}, {v.get('language', '?')})", str(v["name"]))
+            for v in self.voices
+        ]
+
+    def backend_choices(self) -> list[str]:
+        backends = self.engine_health.get("backends")
+        return sorted(backends) if isinstance(backends, dict) else []
 
     def _on_submitted(self, msg_id: int, job_id: str, wav_url: str, path: str) -> None:
         self.queue.submitted(msg_id, job_id=job_id, wav_url=wav_url, local_path=path)

@@ -171,10 +171,20 @@ class EngineLink:
                 if self.up is not True:
                     self.up = True
                     self.inbox.put(("engine_up", str(self.address)))
+                    self._fetch_voices()
                 self.inbox.put(("health", health))
                 delay = self.poll_s
             self._wake.wait(delay)
             self._wake.clear()
+
+    def _fetch_voices(self) -> None:
+        """The engine's voices, for the voice pickers (once per connection)."""
+        try:
+            voices = self.client.request_json("GET", "/v1/voices").get("voices")
+        except EngineClientError:
+            return
+        if isinstance(voices, list):
+            self.inbox.put(("voices", [v for v in voices if isinstance(v, dict) and v.get("name")]))
 
     def _went_down(self, reason: str, failures: int) -> None:
         if self.up is not False:

@@ -315,14 +315,26 @@ def _choices(
         obs.obs_property_list_add_string(prop, name, value)
 
 
+def _voice(props: Any, key: str, label: str) -> None:
+    """An editable list of the engine's voices (type any name; empty = the default)."""
+    ctl = controller()
+    _choices(props, key, label, [("(default)", "")] + (ctl.voice_choices() if ctl else []), editable=True)
+
+
+def _backend(props: Any, key: str, label: str) -> None:
+    ctl = controller()
+    names = ctl.backend_choices() if ctl else []
+    _choices(props, key, label, [("(default)", "")] + [(n, n) for n in names], editable=True)
+
+
 def _engine_props(props: Any) -> None:
     _text(props, "engine_address", "Engine address (socket path or host:port; empty = default)")
     obs.obs_properties_add_bool(props, "autostart_engine", "Start the engine if it is not running")
     obs.obs_properties_add_bool(
         props, "subscribe_announcements", "Speak announcements sent to the engine (/v1/say)"
     )
-    _text(props, "default_voice", "Default voice (empty = engine default)")
-    _text(props, "default_backend", "Default backend (empty = engine routing)")
+    _voice(props, "default_voice", "Default voice")
+    _backend(props, "default_backend", "Default backend")
 
 
 def _playback_props(props: Any) -> None:
@@ -351,8 +363,8 @@ def _playback_props(props: Any) -> None:
 def _announcement_props(props: Any) -> None:
     for n in range(1, SLOTS + 1):
         _text(props, f"slot{n}_text", f"Announcement {n} text")
-        _text(props, f"slot{n}_voice", f"Announcement {n} voice")
-        _text(props, f"slot{n}_backend", f"Announcement {n} backend")
+        _voice(props, f"slot{n}_voice", f"Announcement {n} voice")
+        _backend(props, f"slot{n}_backend", f"Announcement {n} backend")
 
 
 def _scene_props(props: Any) -> None:
@@ -363,8 +375,8 @@ def _scene_props(props: Any) -> None:
         "One per line: Scene name=text ({scene}, {previous}); *=text for others",
         True,
     )
-    _text(props, "scene_voice", "Voice for scene messages")
-    _text(props, "scene_backend", "Backend for scene messages")
+    _voice(props, "scene_voice", "Voice for scene messages")
+    _backend(props, "scene_backend", "Backend for scene messages")
 
 
 def _chat_props(props: Any) -> None:
@@ -374,7 +386,7 @@ def _chat_props(props: Any) -> None:
     obs.obs_properties_add_int(props, "irc_port", "IRC port", 1, 65535, 1)
     obs.obs_properties_add_bool(props, "irc_tls", "Use TLS")
     _text(props, "chat_template", "Template ({user}, {message}, {bits})")
-    _text(props, "chat_backend", "Backend for chat (empty = default)")
+    _backend(props, "chat_backend", "Backend for chat")
     _text(props, "voice_pool", "Voice pool (comma-separated; stable voice per user)")
     _text(props, "voice_map", "Voices per user (user=voice, one per line)", True)
 

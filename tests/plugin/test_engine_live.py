@@ -173,3 +173,14 @@ async def test_the_default_socket_is_found_like_the_engine_puts_it(
     ctl = load(obs, "")
     assert ctl.link.address.path == running.unix
     await tick_until(obs, lambda: ctl.engine_state.startswith("reachable"))
+
+
+async def test_voice_and_backend_pickers_list_what_the_engine_has(obs: Any, start_engine: Any) -> None:
+    running = await start_engine()
+    ctl = load(obs, running.tcp)
+    await tick_until(obs, lambda: bool(ctl.voices) and bool(ctl.engine_health))
+    props = tts_plugin.script_properties()
+    voice = obs.obs_properties_get(props, "default_voice")
+    assert voice.extra["combo_type"] == obs.OBS_COMBO_TYPE_EDITABLE
+    assert ("(default)", "") in voice.items and "en_US-joe-medium" in [v for _, v in voice.items]
+    assert [v for _, v in obs.obs_properties_get(props, "slot1_backend").items] == ["", "piper"]
