@@ -131,11 +131,10 @@ def bench_vs_inprocess(engine: EngineProcess, voice: Any, *, reps: int) -> Secti
         section.notes.append(
             f"{label}: engine p10/p50/p90 {pct(ours, 10):.1f}/{median(ours):.1f}/{pct(ours, 90):.1f} ms, "
             f"in-process {pct(theirs, 10):.1f}/{median(theirs):.1f}/{pct(theirs, 90):.1f} ms; "
-            f"paired difference median {median(deltas):+.1f} ms, of which "
-            f"{median([a - b for a, b in zip(ours, inside, strict=True)]):.1f} ms outside the job "
-            "(HTTP over the socket, parsing, routing, cache key, delivery: client time minus the "
-            "job's own first_audio_ms) and the rest inside it (queue, worker thread, resampling "
-            "to 48 kHz)")
+            f"paired difference (engine - in-process) median {median(deltas):+.1f} ms; "
+            f"the engine spent a median {median([a - b for a, b in zip(ours, inside, strict=True)]):.1f} ms "
+            "outside the synthesis job (HTTP over the socket, parsing, routing, cache key, delivery: "
+            "client time minus the job's own first_audio_ms)")
     return section
 
 
