@@ -58,11 +58,16 @@ class Controller:
             or (old.subscribe_announcements, old.autostart_engine)
             != (new.subscribe_announcements, new.autostart_engine)
         ):
-            if self.link is not None:
-                self.link.close(stop_engine=False)
+            previous = self.link
             self.link = EngineLink(
                 address, self.inbox, subscribe=new.subscribe_announcements, autostart=new.autostart_engine
             )
+            if previous is not None:
+                self.link.engine_proc = previous.engine_proc  # an engine we started stays ours to stop
+                previous.close(stop_engine=False)  # its temp files go: fetch waiting audio again
+                for msg in self.queue.items:
+                    if msg.state in ("submitting", "ready"):
+                        msg.state, msg.local_path, msg.retry_at = "new", "", 0.0
             self.link.start()
         chat_key = (new.chat_enabled, new.twitch_channel, new.irc_host, new.irc_port, new.irc_tls)
         if self.irc is None or chat_key != (

@@ -184,3 +184,22 @@ async def test_voice_and_backend_pickers_list_what_the_engine_has(obs: Any, star
     assert voice.extra["combo_type"] == obs.OBS_COMBO_TYPE_EDITABLE
     assert ("(default)", "") in voice.items and "en_US-joe-medium" in [v for _, v in voice.items]
     assert [v for _, v in obs.obs_properties_get(props, "slot1_backend").items] == ["", "piper"]
+
+
+async def test_changing_the_engine_address_fetches_waiting_audio_again(obs: Any, start_engine: Any) -> None:
+    running = await start_engine()
+    ctl = load(obs, running.tcp)
+    first = ctl.speak("Playing now.")
+    ctl.speak("Waiting its turn.")
+    await tick_until(obs, lambda: ctl.queue.current is first and ctl.queue.items[0].state == "ready")
+    old_path = ctl.queue.items[0].local_path
+    data = obs.FakeData({"engine_address": running.unix})
+    tts_plugin.script_defaults(data)
+    tts_plugin.script_update(data)
+    assert not os.path.exists(old_path)  # the old link's temp folder is gone
+    await tick_until(obs, lambda: ctl.queue.items[0].state == "ready")
+    assert os.path.exists(ctl.queue.items[0].local_path) and ctl.link.address.path == running.unix
+    media(obs).end()
+    await tick_until(
+        obs, lambda: ctl.queue.current is not None and ctl.queue.current.text == "Waiting its turn."
+    )
