@@ -39,7 +39,8 @@ def engine_alone_ms(stack: Stack, text: str) -> float:
 
 def first_parts_alone(stack: Stack, runs: int) -> dict[str, float]:
     """Per kind: the median engine time of a first part like the measured ones (fresh texts)."""
-    short = [f"Dana says {latency.SHORT_LINES[i % len(latency.SHORT_LINES)]} {100 + i}" for i in range(runs)]
+    lines = latency.SHORT_LINES
+    short = [f"Dana says {lines[(i + runs) % len(lines)]} {i}" for i in range(runs)]
     long = [speech.parts_of(latency.FIVE_SENTENCES.format(n=900 + i))[0] for i in range(runs)]
     alone_long = statistics.median(engine_alone_ms(stack, t) for t in long)
     return {"chat": statistics.median(engine_alone_ms(stack, t) for t in short),
