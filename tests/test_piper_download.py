@@ -161,15 +161,19 @@ def test_alias_installs_under_the_voice_key(server: VoiceServer, tmp_path: Path)
     assert path.name == f"{NAME}.onnx" and path.with_suffix(".onnx.json").is_file()
 
 
-def test_unknown_voice_names_close_matches(server: VoiceServer, tmp_path: Path) -> None:
+def test_unknown_voice_names_close_matches(server: VoiceServer, tmp_path: Path,
+                                           joe: tuple[bytes, bytes]) -> None:
     with pytest.raises(dl.VoiceNotInCatalogue) as info:
         dl.download_voice("en_XX-bench-mediun", tmp_path / "v", base_url=server.base_url)
     assert isinstance(info.value, UnknownVoice)
     assert "no Piper voice 'en_XX-bench-mediun'" in info.value.message
     assert f"did you mean {NAME}" in info.value.message
+    server.routes["voices.json"] = Route(json.dumps({"../../escape": catalogue_entry(*joe)}).encode())
+    with pytest.raises(dl.VoiceNotInCatalogue):  # a key that is not a plain file name is ignored
+        dl.download_voice("../../escape", tmp_path / "v", base_url=server.base_url)
     with pytest.raises(dl.VoiceNotInCatalogue, match="--list"):
         dl.download_voice("zz_ZZ-nothing-like-it", tmp_path / "v", base_url=server.base_url)
-    assert server.requested == ["voices.json", "voices.json"]
+    assert server.requested == ["voices.json"] * 3
 
 
 def test_checksum_mismatch_installs_nothing(server: VoiceServer, tmp_path: Path,

@@ -19,6 +19,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -35,6 +36,7 @@ _LOGGER = logging.getLogger(__name__)
 CATALOGUE_FILE = "voices.json"
 CHUNK_BYTES = 256 * 1024
 MAX_CATALOGUE_BYTES = 64 * 2**20
+_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
 SPARE_DISK_BYTES = 16 * 2**20
 """Free space kept on top of the voice's size before a download starts."""
 
@@ -89,6 +91,8 @@ class CatalogueVoice:
 
     @classmethod
     def from_dict(cls, key: str, data: Any) -> CatalogueVoice:
+        if not _SAFE_KEY.fullmatch(key):  # the key becomes a file name in the voices folder
+            raise DownloadError(f"the voice catalogue has an unusable voice key {key!r}")
         if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
             raise DownloadError(f"the voice catalogue's entry for {key!r} has no file list")
         found: dict[str, RemoteFile] = {}
