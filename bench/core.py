@@ -131,7 +131,8 @@ def bench_vs_inprocess(engine: EngineProcess, voice: Any, *, reps: int) -> Secti
         section.notes.append(
             f"{label}: engine p10/p50/p90 {pct(ours, 10):.1f}/{median(ours):.1f}/{pct(ours, 90):.1f} ms, "
             f"in-process {pct(theirs, 10):.1f}/{median(theirs):.1f}/{pct(theirs, 90):.1f} ms; "
-            f"paired difference (engine - in-process) median {median(deltas):+.1f} ms; "
+            f"paired difference (engine - in-process) median {median(deltas):+.1f} ms, "
+            f"median of the paired ratios {median([a / b for a, b in zip(ours, theirs, strict=True)]):.2f}; "
             f"the engine spent a median {median([a - b for a, b in zip(ours, inside, strict=True)]):.1f} ms "
             "outside the synthesis job (HTTP over the socket, parsing, routing, cache key, delivery: "
             "client time minus the job's own first_audio_ms)")
@@ -212,7 +213,9 @@ def bench_vs_http_server(engine: EngineProcess, theirs: PiperHttpServer, *, reps
               median(ours), median(base), "python -m piper.http_server", "ratio <= 0.5")
     row.met = row.ratio is not None and row.ratio <= 0.5
     section.rows.append(row)
-    section.notes.append(f"engine p90 {pct(ours, 90):.1f} ms, piper.http_server p90 {pct(base, 90):.1f} ms "
+    paired = median([a / b for a, b in zip(ours, base, strict=True)])
+    section.notes.append(f"median of the paired ratios {paired:.2f}; "
+                         f"engine p90 {pct(ours, 90):.1f} ms, piper.http_server p90 {pct(base, 90):.1f} ms "
                          "(it answers with a complete WAV after synthesizing every sentence)")
     return section
 
