@@ -247,14 +247,14 @@ class GpuMonitor:
     def status(self) -> dict[str, Any]:
         """The GPU section of ``GET /health``."""
         out: dict[str, Any] = {"enabled": True, "mode": self.mode, "device": self.config.device,
-                               "memory_fraction": self.config.memory_fraction}
+                               "memory_fraction": self.config.memory_fraction,
+                               "out_of_memory_events": self.out_of_memory_events}
         if self.mode != "gpu":
             return {**out, "reason": self.reason}
         blocked = self.blocked_reason()
         r = self._reading
         out.update({"name": self.name, "blocked": blocked, "read_error": self._read_error or None,
                     "guards": {"temperature": self.temperature.status(), "memory": self.memory.status()},
-                    "out_of_memory_events": self.out_of_memory_events,
                     "energy_wh": round(self.energy_wh, 4), "cost": round(self.cost, 6),
                     "power_price_per_kwh": self.config.power_price_per_kwh})
         if r is not None:

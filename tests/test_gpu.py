@@ -33,7 +33,7 @@ def test_real_nvml_without_a_gpu_means_cpu_fallback_and_never_raises() -> None:
         assert mon.reason.startswith("NVML unavailable")
         assert mon.blocked_reason() is None and mon.torch_device() == "cpu"
         assert mon.status() == {"enabled": True, "mode": "cpu-fallback", "device": "cuda:0",
-                                "memory_fraction": 0.7, "reason": mon.reason}
+                                "memory_fraction": 0.7, "out_of_memory_events": 0, "reason": mon.reason}
     finally:
         mon.close()
 

@@ -209,8 +209,9 @@ async def test_out_of_memory_falls_back_to_piper_and_xtts_recovers(tiny_model: P
             raised.append(1)
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    async with running_engine(xtts_config(tmp_path, tiny_model, voices),
-                              extra={"xtts_before_inference": oom_once}) as engine:
+    config = xtts_config(tmp_path, tiny_model, voices, performance={"gpu": {"enabled": True}})
+    async with running_engine(config, extra={"xtts_before_inference": oom_once, "nvml": FakeNvml()}
+                              ) as engine:
         await check_out_of_memory_path(engine)
 
 
@@ -218,8 +219,9 @@ async def check_out_of_memory_path(engine: RunningEngine) -> None:
     backend, skipped = await say(engine, "The GPU is full right now.")
     assert backend == "piper"
     assert skipped == [{"backend": "xtts", "reason": "failed: gpu out of memory"}]
-    xtts = (await health(engine))["backends"]["xtts"]
-    assert xtts["out_of_memory_events"] == 1 and xtts["failed"] == 1
+    status = await health(engine)
+    assert status["backends"]["xtts"]["out_of_memory_events"] == 1
+    assert status["backends"]["xtts"]["failed"] == 1 and status["gpu"]["out_of_memory_events"] == 1
 
     backend, skipped = await say(engine, "And now it has room again.")
     assert (backend, skipped) == ("xtts", [])
@@ -278,3 +280,16 @@ async def test_gpu_guards_skip_xtts_until_the_gpu_recovers_then_it_runs_on_the_c
         assert status["gpu"]["mode"] == "cpu-fallback"
         assert "torch sees no CUDA device" in status["gpu"]["reason"]
         assert status["backends"]["xtts"]["device"] == "cpu"
+
+
+async def test_no_gpu_and_no_cpu_fallback_disables_xtts_with_a_reason(tiny_model: Path, voices: Path,
+                                                                       tmp_path: Path) -> None:
+    config = xtts_config(tmp_path, tiny_model, voices,
+                         performance={"gpu": {"enabled": True, "fallback_to_cpu": False}})
+    async with running_engine(config, extra={"nvml": FakeNvml(library_present=False)}) as engine:
+        backend, skipped = await say(engine, "Nobody home.")
+        assert backend == "piper"
+        assert skipped == [{"backend": "xtts", "reason": "GPU unavailable (NVML unavailable: NVML Shared "
+                            "Library Not Found) and performance.gpu.fallback_to_cpu is false"}]
+        status = await health(engine)
+        assert status["gpu"]["mode"] == "disabled" and status["backends"]["xtts"]["loaded"] is False
