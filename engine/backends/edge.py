@@ -129,15 +129,15 @@ class EdgeBackend(Backend):
         o = self.options
         progress = Progress(time.monotonic())
         connector = WatchedConnector(progress)
-        communicate = edge_tts.Communicate(
-            text, voice, rate=o.rate, pitch=o.pitch, volume=o.volume,
-            boundary="SentenceBoundary", connector=connector,
-            connect_timeout=edge_timeout(o.connect_timeout_s),
-            receive_timeout=edge_timeout(o.receive_timeout_s))
         decoder = Mp3Decoder()
         piece_bytes = max(2, o.chunk_ms * BYTES_PER_SECOND // 1000 // 2 * 2)
         pending = bytearray()
         try:
+            communicate = edge_tts.Communicate(
+                text, voice, rate=o.rate, pitch=o.pitch, volume=o.volume,
+                boundary="SentenceBoundary", connector=connector,
+                connect_timeout=edge_timeout(o.connect_timeout_s),
+                receive_timeout=edge_timeout(o.receive_timeout_s))
             async for message in bounded(communicate.stream(), progress,
                                          connect_timeout_s=o.connect_timeout_s,
                                          receive_timeout_s=o.receive_timeout_s):
