@@ -67,6 +67,7 @@ def make_backend(model: Path, voices: Path, data: Path, chunk: int) -> Any:
 async def measure(reps: int, work: Path) -> tuple[list[list[str]], list[str]]:
     started = time.perf_counter()
     import torch
+    import TTS
 
     from engine.backends import xtts_model
     from tests.xtts_fixture import build_xtts, write_reference_wav
@@ -76,8 +77,8 @@ async def measure(reps: int, work: Path) -> tuple[list[list[str]], list[str]]:
     voices = work / "voices"
     write_reference_wav(voices / "ref.wav")
     rows: list[list[str]] = []
-    notes = [f"torch {torch.__version__}, {torch.get_num_threads()} threads; import of torch + "
-             f"coqui-tts {import_s:.1f} s (once per process)"]
+    notes = [f"coqui-tts {TTS.__version__}, torch {torch.__version__}, {torch.get_num_threads()} "
+             f"threads; import of torch + coqui-tts {import_s:.1f} s (once per process)"]
 
     loads = []
     for _ in range(reps):
