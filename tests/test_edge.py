@@ -198,3 +198,26 @@ def test_cache_identity_follows_voice_and_prosody(tmp_path: Path) -> None:
     assert one != make_backend(tmp_path, rate="+10%").cache_identity("en-US-AriaNeural")
     assert one != make_backend(tmp_path).cache_identity("en-US-GuyNeural")
     assert one == make_backend(tmp_path).cache_identity("en-US-AriaNeural")
+
+
+def test_decoding_piece_by_piece_gives_the_same_audio_as_all_at_once() -> None:
+    """The decoder and resampler keep their state across pieces: no clicks where pieces meet."""
+    from engine.backends.mp3 import Mp3Decoder
+
+    mp3 = piper_speech_mp3()[0]
+    whole = Mp3Decoder()
+    expected = whole.feed(mp3) + whole.flush()
+    pieces = Mp3Decoder()
+    got = b"".join(pieces.feed(mp3[i:i + 333]) for i in range(0, len(mp3), 333)) + pieces.flush()
+    assert got == expected and pieces.input_rate == 24_000
+    assert abs(len(got) / BYTES_PER_SECOND - piper_speech_mp3()[1]) < 0.15
+
+
+async def test_audio_that_is_not_mp3_is_bad_audio(tmp_path: Path) -> None:
+    server = await FakeEdge(b"\x00not an mp3 frame" * 400).start()
+    try:
+        with point_edge_tts_at(server.ws_url):
+            error, _ = await failure(make_backend(tmp_path))
+    finally:
+        await server.stop()
+    assert error.reason == "bad audio", error.message
