@@ -23,7 +23,8 @@ import numpy as np
 from aiohttp import web
 
 BEHAVIOURS = ("audio", "http403", "http429", "close_mid_stream", "abort_mid_stream",
-              "silent_after_upgrade", "stall_mid_stream", "no_audio")
+              "silent_after_upgrade", "stall_mid_stream", "no_audio", "held")
+"""``held``: after the upgrade, wait until ``FakeEdge.gate`` is set, then send audio."""
 VOICES = [
     {"Name": "Microsoft Server Speech Text to Speech Voice (en-US, AriaNeural)",
      "ShortName": "en-US-AriaNeural", "Gender": "Female", "Locale": "en-US",
@@ -104,6 +105,7 @@ class FakeEdge:
     voice_requests: int = 0
     port: int = 0
     _runner: web.AppRunner | None = None
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
     _release: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -150,6 +152,8 @@ class FakeEdge:
         if behaviour == "silent_after_upgrade":
             await self._release.wait()
             return ws
+        if behaviour == "held":
+            await self.gate.wait()
         await ws.send_str(_message("turn.start", '{"context":{"serviceTag":"fake"}}', rid))
         if behaviour == "no_audio":
             await ws.send_str(_message("turn.end", "{}", rid))

@@ -162,22 +162,24 @@ async def test_while_the_probe_is_out_other_lines_fall_back_at_once(
         fake: FakeEdge, start_engine: Any, tmp_path: Path) -> None:
     fake.behaviour = "no_audio"
     engine = await start(start_engine, tmp_path, breaker_failures=1, breaker_cooldown_s=0.3,
-                         connect_timeout_s=3.0)
+                         connect_timeout_s=30.0)
     await say(engine, "Nothing comes back.")
     await wait_for_state(engine, "half-open")
-    fake.behaviour = "silent_after_upgrade"
+    fake.behaviour = "held"  # the probe waits at the service until the gate opens
     connections = fake.connections
-    probe = asyncio.create_task(say(engine, "The probe hangs."))
-    deadline = time.monotonic() + 5
+    probe = asyncio.create_task(say(engine, "The probe is held."))
+    deadline = time.monotonic() + 10
     while fake.connections == connections:  # the probe has reached the service
         assert time.monotonic() < deadline
         await asyncio.sleep(0.02)
     other = await say(engine, "Meanwhile another line.")
-    assert not probe.done()
     assert other["backend"] == "piper"
     assert "a probe request is trying it" in other["skipped"][0]["reason"]
-    done = await asyncio.wait_for(probe, 10)
-    assert done["skipped"] == [{"backend": "edge", "reason": "failed: receive timeout"}]
+    assert not probe.done()
+    fake.gate.set()
+    done = await asyncio.wait_for(probe, 30)
+    assert (done["backend"], done["skipped"]) == ("edge", [])
+    assert (await edge_health(engine))["breaker"]["state"] == "closed"
 
 
 async def test_repeated_soft_failures_open_the_breaker_at_the_threshold(
