@@ -346,7 +346,7 @@ class Controller:
                 detail,
                 (time.monotonic() - msg.created) * 1000,
             )
-        elif kind in ("cut", "skipped") and "unloading" not in detail:
+        elif kind in ("cut", "skipped") and msg.state == "playing" and "unloading" not in detail:
             _LOGGER.info("Message #%d %s (%s)", msg.id, kind, detail)
 
     def _fail(self, text: str) -> None:
