@@ -41,6 +41,35 @@ RETRYABLE_CODES = (
 )
 
 
+TEMP_PREFIX = "streamer-tts-obs-"
+
+
+def sweep_stale_temp_dirs() -> None:
+    """Remove temp folders left by an OBS that did not unload the script (killed, crashed): their
+    name carries the pid of the OBS that made them."""
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if name.startswith(TEMP_PREFIX) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's (or no permission to ask): leave it alone
+        return True
+    return True
+
+
 def backoff(attempt: int, *, base: float = 0.5, cap: float = 15.0) -> float:
     """0.5, 1, 2, 4, 8, 15, 15, ... seconds."""
     return min(cap, base * 2 ** max(0, attempt - 1))
@@ -78,7 +107,8 @@ class EngineLink:
         self.engine_repo = launcher.REPO_DIR
         """The checkout whose ``.venv`` runs the engine (the plugin folder's parent)."""
         self.engine_proc: subprocess.Popen[bytes] | None = None
-        self.temp_dir = tempfile.mkdtemp(prefix="streamer-tts-obs-")
+        sweep_stale_temp_dirs()
+        self.temp_dir = tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._stream: http.client.HTTPConnection | None = None
@@ -102,7 +132,8 @@ class EngineLink:
                 conn.sock.shutdown(2)
         self._pool.shutdown(wait=False, cancel_futures=True)
         for thread in self._threads:
-            thread.join(timeout=1.0)
+            if thread.ident is not None:  # started
+                thread.join(timeout=1.0)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
         if stop_engine:
             launcher.stop_engine(self.engine_proc)

@@ -78,3 +78,30 @@ def test_a_missing_venv_is_reported_not_fatal(tmp_path: Path) -> None:
         assert link.engine_proc is None
     finally:
         link.close()
+
+
+def test_temp_folders_of_dead_obs_processes_are_swept(tmp_path: Path, monkeypatch: Any) -> None:
+    import os
+    import subprocess
+    import tempfile
+
+    import engine_link
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen(["true"])
+    dead.wait(timeout=10)
+    stale = tmp_path / f"streamer-tts-obs-{dead.pid}-abc"
+    live = tmp_path / f"streamer-tts-obs-{os.getpid()}-def"
+    other = tmp_path / "streamer-tts-obs-nopid"
+    for folder in (stale, live, other):
+        folder.mkdir()
+        (folder / "msg1.wav").write_bytes(b"RIFF")
+    link = EngineLink(dead_address(), queue.Queue(), subscribe=False, autostart=False)
+    try:
+        assert not stale.exists() and live.exists() and other.exists()
+        assert Path(link.temp_dir).parent == tmp_path
+        assert Path(link.temp_dir).name.startswith(f"streamer-tts-obs-{os.getpid()}-")
+    finally:
+        link.close()
+    assert not Path(link.temp_dir).exists()
+    assert engine_link.TEMP_PREFIX == "streamer-tts-obs-"
