@@ -31,7 +31,7 @@ SYSTEM_PACKAGES = {
     "ffmpeg": ["ffmpeg"],
     "xdotool": ["xdotool"],
     "xprop": ["x11-utils"],
-    "import": ["imagemagick"],
+    "openssl": ["openssl"],
 }
 SYSTEM_EXTRA = ["libgl1-mesa-dri"]
 """Software OpenGL for OBS under Xvfb."""

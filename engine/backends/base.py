@@ -130,7 +130,10 @@ async def iterate_in_thread(make_iter: Callable[[], Iterator[bytes]], lock: thre
     stop = threading.Event()
 
     def put(item: object) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, item)
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop closed under us (shutdown): nobody is listening
+            stop.set()
 
     def work() -> None:
         try:
