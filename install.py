@@ -102,7 +102,7 @@ def install_system_deps() -> None:
         prefix = ["sudo"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run([*prefix, "apt-get", "update", "-q"], env=env)
-    run([*prefix, "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env)
+    run([*prefix, "apt-get", "install", "-y", "-q", *missing], env=env)
 
 
 def install_python(venv_dir: Path, extras: list[str], force: bool) -> bool:
