@@ -14,12 +14,17 @@ from .xserver import require
 
 HOTKEY_NAME = "streamer_tts.announce_1"
 HOTKEY_TEXT = "Thanks for watching. The giveaway starts in five minutes."
+KEY_TEXT = "This one came from a real key press."
+KEY = "F9"
+"""Bound to announcement 2 in the pre-seeded settings, as ``script_save`` would have saved it."""
 SCENE_TEXT = "We will be right back, this is the {scene} scene."
 
 
 def e2e_settings(engine_socket: str, irc_port: int) -> dict[str, Any]:
     return plugin_settings(engine_socket=engine_socket, irc_port=irc_port,
                            slot1_text=HOTKEY_TEXT, slot1_backend="piper",
+                           slot2_text=KEY_TEXT, slot2_backend="piper",
+                           hotkey_announce_2=[{"key": f"OBS_KEY_{KEY}"}],
                            scene_messages=f"BRB={SCENE_TEXT}")
 
 

@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from . import recording
-from .conftest import HOTKEY_NAME, HOTKEY_TEXT, SCENE_TEXT
+from .conftest import HOTKEY_NAME, HOTKEY_TEXT, KEY, KEY_TEXT, SCENE_TEXT
 from .latency import latency_runs, summary
 from .speech import (OVERLAP_TOLERANCE_S, assert_spoken, chat, engine_clips, parts_of, record_speech,
                      recorded, say)
@@ -48,6 +48,15 @@ def test_hotkey_announcement_is_spoken(obs_stack: Stack) -> None:
     path = record_speech(obs_stack, press, plays=len(parts_of(HOTKEY_TEXT)))
     clips = engine_clips(obs_stack, HOTKEY_TEXT, backend="piper")
     assert_spoken(obs_stack, recorded(path), clips, what="hotkey announcement")
+
+
+def test_saved_key_binding_works_from_a_real_key_press(obs_stack: Stack) -> None:
+    """The binding pre-seeded under hotkey_announce_2 is loaded (obs_hotkey_load) and a key
+    pressed on the X server triggers it."""
+    path = record_speech(obs_stack, lambda: obs_stack.display.press_key(KEY, hold_s=0.3),
+                         plays=len(parts_of(KEY_TEXT)))
+    clips = engine_clips(obs_stack, KEY_TEXT, backend="piper")
+    assert_spoken(obs_stack, recorded(path), clips, what="announcement from a key press")
 
 
 def test_scene_switch_message_is_spoken(obs_stack: Stack) -> None:

@@ -67,6 +67,14 @@ class Xvfb:
                 self._proc.wait(5)
             self._proc = None
 
+    def press_key(self, key: str, *, hold_s: float) -> None:
+        """Hold a key down on this display (OBS polls the keyboard every 25 ms, so a tap is missed)."""
+        xdotool = require("xdotool", "xdotool")
+        env = {**os.environ, "DISPLAY": self.display}
+        subprocess.run([xdotool, "keydown", key], env=env, check=True, timeout=10)
+        time.sleep(hold_s)
+        subprocess.run([xdotool, "keyup", key], env=env, check=True, timeout=10)
+
     def screenshot(self, out: Path, *, crop: tuple[int, int, int, int] | None = None) -> Path:
         """Grab the screen with ffmpeg's x11grab; ``crop`` is (x, y, width, height)."""
         ffmpeg = require("ffmpeg", "ffmpeg")
