@@ -21,6 +21,8 @@ from .scheduler import Scheduler
 from .text import normalize
 
 _LOGGER = logging.getLogger(__name__)
+JOBS_KEPT = 512
+JOBS_KEPT_BYTES = 64 * 2**20
 
 
 class Engine:
@@ -136,12 +138,17 @@ class Engine:
         self.metrics.observe(job)
 
     def _remember(self, job: Job) -> None:
-        """Keep recent jobs addressable by id (``GET /v1/jobs/{id}``) for a while."""
+        """Keep recent jobs addressable by id (``GET /v1/jobs/{id}``) for a while: at most
+        ``JOBS_KEPT`` of them and ``JOBS_KEPT_BYTES`` of finished audio (about 11 minutes),
+        oldest finished jobs first; the cache still holds their clips."""
         self._jobs[job.id] = job
-        if len(self._jobs) > 512:
-            for old in list(self._jobs)[:128]:
-                if self._jobs[old].done:
-                    del self._jobs[old]
+        kept = sum(j.size_bytes for j in self._jobs.values() if j.done)
+        for old_id, old in list(self._jobs.items()):
+            if len(self._jobs) <= JOBS_KEPT and kept <= JOBS_KEPT_BYTES:
+                break
+            if old.done and old is not job:
+                kept -= old.size_bytes
+                del self._jobs[old_id]
 
     def job(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)

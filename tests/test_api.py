@@ -234,3 +234,23 @@ async def test_stale_chat_is_dropped_with_a_stated_reason(start_engine: Any) -> 
     assert (await long_one)[0] == 200
     health = json.loads((await _get(engine, "/health"))[1])
     assert health["queue"]["expired"] == 1
+
+
+async def test_finished_jobs_are_kept_within_a_byte_budget(start_engine: Any,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import service
+
+    monkeypatch.setattr(service, "JOBS_KEPT_BYTES", 200_000)
+    engine = await start_engine()
+    ids = []
+    for i in range(4):
+        _, _, created = await post(engine, "/v1/jobs", {"text": f"Kept job number {i}, a longer line."})
+        job_id = json.loads(created)["request_id"]
+        ids.append(job_id)
+        await asyncio.wait_for(engine.engine.job(job_id).wait_begun(), timeout=30)
+        async for _ in engine.engine.job(job_id).chunks():
+            pass
+    assert engine.engine.job(ids[-1]) is not None  # the newest stays addressable
+    assert engine.engine.job(ids[0]) is None  # the oldest finished audio was let go
+    kept = [engine.engine.job(i) for i in ids if engine.engine.job(i) is not None]
+    assert sum(j.size_bytes for j in kept[:-1]) <= 200_000
