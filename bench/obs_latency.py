@@ -16,6 +16,7 @@ import logging
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench import machine
 from tests.e2e import latency, speech
@@ -25,11 +26,14 @@ from tests.e2e.stack import CHANNEL, running_stack
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION_TITLE = "## OBS end-to-end latency"
 GOAL_MS = 400.0
-KINDS = ("chat", "say5", "chat5")
+KINDS = ("chat", "hotkey5", "say5", "chat5")
 
 
 def run(runs: int) -> tuple[dict[str, dict[str, float]], list[latency.Latency]]:
-    with running_stack(settings=e2e_settings) as stack:
+    def settings(engine_socket: str, irc_port: int) -> dict[str, Any]:
+        return {**e2e_settings(engine_socket, irc_port), **latency.hotkey5_settings()}
+
+    with running_stack(settings=settings) as stack:
         stack.wait_media_source(timeout_s=30)
         stack.irc.wait_joined(CHANNEL, timeout_s=30)
         latency.measure(stack, "warm-up", "warm up", functools.partial(speech.chat, stack, "Zed", "warm up"))
@@ -58,7 +62,8 @@ def section(summary: dict[str, dict[str, float]], runs: int, command: str,
     out += ["", "How it is measured: `tests/e2e` starts Xvfb, the real engine (Piper, en_US-joe-medium, "
             "default concurrency), a loopback IRC server and OBS 29 with the plugin pre-seeded (stream "
             "mode: long texts are split into sentence parts). The clock starts when the IRC server has "
-            "written the PRIVMSG (or just before the POST is sent) and stops at the first obs-websocket "
+            "written the PRIVMSG (or just before the POST or the TriggerHotkeyByName request is sent) "
+            "and stops at the first obs-websocket "
             "`GetMediaInputStatus` poll (every ~2 ms) that reads `OBS_MEDIA_STATE_PLAYING`. The event "
             "column is when obs-websocket's `MediaInputPlaybackStarted` arrived; the plugin's column is "
             "what it logs itself; the engine column is the engine's `total_ms` for the job of the first "
@@ -91,7 +96,7 @@ def write_results(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="OBS end-to-end latency")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=5, help="runs per case (the hotkey case has at most 5)")
     parser.add_argument("--write", action="store_true", help="write the section of bench/RESULTS.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)

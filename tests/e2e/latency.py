@@ -6,6 +6,7 @@ import functools
 import json
 import re
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -68,7 +69,24 @@ def _plugin_latencies(stack: Stack) -> list[tuple[str, str]]:
 
 KINDS = {"chat": "Short chat line (IRC -> OBS)",
          "say5": "5-sentence announcement (POST /v1/say -> OBS)",
+         "hotkey5": "5-sentence hotkey announcement (TriggerHotkeyByName -> OBS)",
          "chat5": "5-sentence chat line (IRC -> OBS)"}
+HOTKEY5_TEXTS = tuple(FIVE_SENTENCES.format(n=700 + n) for n in range(1, 6))
+"""Texts for announcement slots 1..5 (``hotkey5`` runs press slot 1, 2, ...: a new text each)."""
+
+
+def hotkey5_settings() -> dict[str, str]:
+    """Script settings that put ``HOTKEY5_TEXTS`` in the five announcement slots (Piper)."""
+    out = {}
+    for n, text in enumerate(HOTKEY5_TEXTS, start=1):
+        out[f"slot{n}_text"], out[f"slot{n}_backend"] = text, "piper"
+    return out
+
+
+def _press(stack: Stack, slot: int) -> float:
+    sent = time.monotonic()
+    stack.ws.request("TriggerHotkeyByName", {"hotkeyName": f"streamer_tts.announce_{slot}"})
+    return sent
 
 
 def latency_runs(stack: Stack, *, runs: int, kinds: tuple[str, ...] = ("chat", "say5")) -> list[Latency]:
@@ -83,6 +101,11 @@ def latency_runs(stack: Stack, *, runs: int, kinds: tuple[str, ...] = ("chat", "
             elif kind == "chat5":
                 text = FIVE_SENTENCES.format(n=500 + i)
                 trigger = functools.partial(chat, stack, "Dana", text)
+            elif kind == "hotkey5":
+                if i >= len(HOTKEY5_TEXTS):
+                    break
+                text = HOTKEY5_TEXTS[i]
+                trigger = functools.partial(_press, stack, i + 1)
             else:
                 text = FIVE_SENTENCES.format(n=i + 1)
                 trigger = functools.partial(say, stack, text)
