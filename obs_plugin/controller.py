@@ -223,9 +223,7 @@ class Controller:
         self.chat_state = text
 
     def _on_say(self, event: dict[str, Any]) -> None:
-        """A ``/v1/say`` announcement. Its engine job is used as is, unless stream mode splits a
-        long text into sentences (then the parts are new, shorter jobs that start sooner)."""
-        job = event.get("job") or {}
+        """A ``/v1/say`` announcement, spoken like everything else (long texts in sentence parts)."""
         text = str(event.get("text") or "").strip()
         priority = str(event.get("priority") or "announcement")
         voice, backend = str(event.get("voice") or ""), str(event.get("backend") or "")
@@ -233,24 +231,7 @@ class Controller:
         sent = event.get("ts")
         if isinstance(sent, (int, float)) and 0 <= time.time() - sent < 60:
             created -= time.time() - sent  # latency counts from the POST, not from our read
-        wav_url, job_id = job.get("wav_url"), job.get("request_id")
-        split = self.settings.playback_mode == "stream" and len(split_sentences(text)) > 1
-        if split or not (isinstance(wav_url, str) and isinstance(job_id, str)):
-            self.speak(text, voice=voice, backend=backend, priority=priority, origin="say", created=created)
-            return
-        msg = Message(
-            text,
-            voice,
-            backend,
-            priority,
-            "say",
-            created=created,
-            state="submitting",
-            job_id=job_id,
-            wav_url=wav_url,
-        )
-        if self.queue.enqueue(msg) and self.link is not None:
-            self.link.fetch(msg.id, job_id, wav_url)
+        self.speak(text, voice=voice, backend=backend, priority=priority, origin="say", created=created)
 
     def _on_hotkey(self, action: str) -> None:
         if action == "skip":

@@ -92,7 +92,9 @@ async def test_say_reaches_obs_through_the_subscription(obs: Any, start_engine: 
     assert reply["delivered"] == 1
     src = media(obs)
     await tick_until(obs, lambda: bool(src.settings.get("local_file")))
-    assert ctl.queue.current.origin == "say" and ctl.queue.current.job_id == reply["job"]["request_id"]
+    assert ctl.queue.current.origin == "say" and ctl.queue.current.job_id
+    job = running.engine.job(ctl.queue.current.job_id)
+    assert job is not None and job.request.text == "Thanks for the raid!"
     assert ctl.queue.current.priority == "announcement"
 
 
