@@ -32,7 +32,8 @@ class ObsProcess:
 
     def start(self) -> None:
         exe = require("obs", "obs-studio obs-plugins")
-        env = {**os.environ, "HOME": str(self.cfg.home), "DISPLAY": self.display,
+        env = {**os.environ, "HOME": str(self.cfg.home), "XDG_CONFIG_HOME": str(self.cfg.home / ".config"),
+               "DISPLAY": self.display,
                "LIBGL_ALWAYS_SOFTWARE": "1", "QT_QPA_PLATFORM": "xcb", **self.extra_env}
         env.pop("WAYLAND_DISPLAY", None)
         log = self.log_path.open("ab")

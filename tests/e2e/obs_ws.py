@@ -87,6 +87,9 @@ class ObsWebSocket:
 
     # -- on the private loop ---------------------------------------------------------------------
     def _run(self, coro: Any, *, timeout_s: float) -> Any:
+        if self._loop.is_closed():
+            coro.close()
+            raise ObsRequestError("the obs-websocket client is closed")
         future: Future[Any] = asyncio.run_coroutine_threadsafe(
             asyncio.wait_for(coro, timeout_s), self._loop)
         return future.result(timeout_s + 1)

@@ -110,3 +110,14 @@ def test_latency_chat_and_announcement(obs_stack: Stack) -> None:
               f"plugin {r.plugin_ms} ms, engine job {r.engine_ms} ms: {r.text[:40]!r}")
     print(summary(results))
     assert {r.kind for r in results} == {"chat", "say5"}
+
+
+def test_obs_closes_cleanly_without_script_errors(obs_stack: Stack) -> None:
+    """Last in this module: closing the window ends OBS with code 0 (script_unload ran), and the
+    script logged no Python traceback during the whole session."""
+    obs_stack.wait_idle(quiet_s=0.3, timeout_s=60)
+    obs_stack.ws.close()
+    how = obs_stack.obs.stop()
+    log = obs_stack.obs.script_log()
+    assert how == "clean", f"OBS did not close cleanly: {how}\n{obs_stack.obs.tail()}"
+    assert "Traceback" not in log, f"the script raised:\n{log[-4000:]}"
