@@ -84,9 +84,10 @@ def section(summary: dict[str, dict[str, float]], runs: int, command: str,
     say5, chat5 = summary.get("say5", {}), summary.get("chat5", {})
     if "playing_median_ms" in say5 and "playing_median_ms" in chat5:
         later = say5["playing_median_ms"] - chat5["playing_median_ms"]
-        out += [f"The same five sentences reach PLAYING {_ms(later)} "
-                f"later through `POST /v1/say` than as a chat line; the engine's time for their first part "
-                f"differs by {_ms(say5.get('engine_median_ms', 0) - chat5.get('engine_median_ms', 0))}.", ""]
+        out += [f"The same five sentences reach PLAYING in {_ms(say5['playing_median_ms'])} through "
+                f"`POST /v1/say` and in {_ms(chat5['playing_median_ms'])} as a chat line (the engine's "
+                f"time for their first part: {_ms(say5.get('engine_median_ms'))} and "
+                f"{_ms(chat5.get('engine_median_ms'))}).", ""]
         if later > 200:
             out += [SAY_NOTE, ""]
     return "\n".join(out) + "\n"
