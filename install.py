@@ -30,7 +30,6 @@ SYSTEM_PACKAGES = {
     "Xvfb": ["xvfb"],
     "ffmpeg": ["ffmpeg"],
     "xdotool": ["xdotool"],
-    "xprop": ["x11-utils"],
     "openssl": ["openssl"],
 }
 SYSTEM_EXTRA = ["libgl1-mesa-dri"]

@@ -118,11 +118,13 @@ _DONE = object()
 
 
 async def iterate_in_thread(make_iter: Callable[[], Iterator[bytes]], lock: threading.Lock,
-                            *, name: str = "synth") -> AsyncIterator[bytes]:
+                            *, name: str = "synth", per_item: bool = False) -> AsyncIterator[bytes]:
     """Run a blocking generator on a worker thread and yield its items on the event loop.
 
     Each item is handed over as soon as it exists, so the first sentence's audio leaves before
-    the rest is synthesized. ``lock`` serializes inference for a backend that owns one model.
+    the rest is synthesized. ``lock`` serializes inference for a backend that owns one model:
+    for the whole iteration, or with ``per_item`` only while each item is made, so a short chat
+    line can slip in between the sentences of a long announcement.
     If the consumer stops early, the worker stops after its current item.
     """
     loop = asyncio.get_running_loop()
@@ -135,13 +137,25 @@ async def iterate_in_thread(make_iter: Callable[[], Iterator[bytes]], lock: thre
         except RuntimeError:  # the loop closed under us (shutdown): nobody is listening
             stop.set()
 
+    def items() -> Iterator[bytes]:
+        if not per_item:
+            with lock:
+                yield from make_iter()
+            return
+        iterator = make_iter()
+        while True:
+            with lock:
+                item = next(iterator, _DONE)
+            if item is _DONE:
+                return
+            yield item  # type: ignore[misc]
+
     def work() -> None:
         try:
-            with lock:
-                for item in make_iter():
-                    put(item)
-                    if stop.is_set():
-                        break
+            for item in items():
+                put(item)
+                if stop.is_set():
+                    break
         except BaseException as exc:  # handed to the consumer, re-raised there
             put(exc)
         finally:
