@@ -110,6 +110,7 @@ async def say(app: web.Application, data: dict[str, Any]) -> dict[str, Any]:
     """Queue ``data`` (a /v1/say body) for OBS: validate it, publish the event; the reply body."""
     engine = app[ENGINE_KEY]
     request = engine.make_request({**data, "priority": data.get("priority", "announcement")})
+    assert engine.router is not None
     await engine.router.plan(request)  # an unknown voice or backend is refused here, not in OBS
     event = {
         "type": "say",

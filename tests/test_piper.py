@@ -91,3 +91,20 @@ async def test_a_short_line_slips_in_between_the_sentences_of_a_long_one(tmp_pat
     await run("short", "Hi!")
     await long_task
     assert order.count("long") == 8 and order.index("short") < len(order) - 1, order
+
+
+async def test_parts_started_together_are_synthesized_in_the_order_they_were_started(tmp_path: Path) -> None:
+    import asyncio
+
+    b = backend(tmp_path)
+    await b.start()
+    order: list[int] = []
+
+    async def run(n: int) -> None:
+        async for _ in b.stream(f"Part number {n} of a long message, one sentence.", DEFAULT_VOICE):
+            order.append(n)
+
+    for _ in range(3):
+        order.clear()
+        await asyncio.gather(*(run(n) for n in range(4)))
+        assert order == [0, 1, 2, 3]

@@ -8,6 +8,8 @@ so a new backend is a new module plus one line in ``engine.backends.REGISTRY``.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import importlib.util
 import threading
 from abc import ABC, abstractmethod
@@ -116,6 +118,44 @@ class Backend(ABC):
 
 
 _DONE = object()
+
+
+class FairLock:
+    """A lock taken in the order turns were reserved, not in the order threads wake up.
+
+    Turns are reserved on the event loop, where the scheduler has already ordered the jobs, so
+    the first part of a message is synthesized before the second even when both start at once
+    (a plain lock let either win). A stream that holds it per item reserves a new turn after each
+    item, at the back: streams then take turns sentence by sentence.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._turns: collections.deque[object] = collections.deque()
+
+    def reserve(self) -> object:
+        turn = object()
+        with self._cond:
+            self._turns.append(turn)
+        return turn
+
+    @contextlib.contextmanager
+    def hold(self, turn: object) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: self._turns[0] is turn)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._turns.remove(turn)
+                self._cond.notify_all()
+
+    def cancel(self, turn: object) -> None:
+        """Give back a reserved turn that will never be held."""
+        with self._cond:
+            if turn in self._turns:
+                self._turns.remove(turn)
+                self._cond.notify_all()
 _POOLS: dict[str, ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
@@ -125,11 +165,14 @@ def _workers(name: str) -> ThreadPoolExecutor:
     of first audio (espeak-ng and onnxruntime set up per-thread state); warm threads do not."""
     with _POOLS_LOCK:
         if name not in _POOLS:
-            _POOLS[name] = ThreadPoolExecutor(max_workers=8, thread_name_prefix=name)
+            # Threads are made only when none is idle. The bound is performance.queue.max_concurrent's
+            # own maximum, so every running job has a thread: a job whose FairLock turn is next
+            # must never wait for a free thread held by jobs waiting for that turn.
+            _POOLS[name] = ThreadPoolExecutor(max_workers=256, thread_name_prefix=name)
         return _POOLS[name]
 
 
-async def iterate_in_thread(make_iter: Callable[[], Iterator[bytes]], lock: threading.Lock,
+async def iterate_in_thread(make_iter: Callable[[], Iterator[bytes]], lock: threading.Lock | FairLock,
                             *, name: str = "synth", per_item: bool = False) -> AsyncIterator[bytes]:
     """Run a blocking generator on a worker thread and yield its items on the event loop.
 
@@ -149,14 +192,24 @@ async def iterate_in_thread(make_iter: Callable[[], Iterator[bytes]], lock: thre
         except RuntimeError:  # the loop closed under us (shutdown): nobody is listening
             stop.set()
 
+    fair = lock if isinstance(lock, FairLock) else None
+    first_turn = fair.reserve() if fair is not None else None  # on the loop: in job order
+
+    def held() -> contextlib.AbstractContextManager[object]:
+        nonlocal first_turn
+        if fair is None:
+            return lock  # type: ignore[return-value]
+        turn, first_turn = first_turn or fair.reserve(), None
+        return fair.hold(turn)
+
     def items() -> Iterator[bytes]:
         if not per_item:
-            with lock:
+            with held():
                 yield from make_iter()
             return
         iterator = make_iter()
         while True:
-            with lock:
+            with held():
                 item = next(iterator, _DONE)
             if item is _DONE:
                 return
@@ -171,6 +224,8 @@ async def iterate_in_thread(make_iter: Callable[[], Iterator[bytes]], lock: thre
         except BaseException as exc:  # handed to the consumer, re-raised there
             put(exc)
         finally:
+            if fair is not None and first_turn is not None:
+                fair.cancel(first_turn)
             put(_DONE)
 
     _workers(name).submit(work)

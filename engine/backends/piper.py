@@ -18,7 +18,7 @@ from typing import Any
 
 from ..audio import to_output_pcm
 from ..errors import BackendUnavailable, UnknownVoice
-from .base import Backend, Voice, iterate_in_thread
+from .base import Backend, FairLock, Voice, iterate_in_thread
 
 _LOGGER = logging.getLogger(__name__)
 DEFAULT_VOICE = "en_US-joe-medium"
@@ -45,7 +45,7 @@ class PiperOptions:
 class _Loaded:
     voice: Any  # piper.PiperVoice
     identity: str
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: FairLock = field(default_factory=FairLock)
 
 
 def bundled_voices() -> dict[str, Path]:
