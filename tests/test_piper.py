@@ -73,26 +73,6 @@ async def test_synthesis_settings_change_the_cache_identity(tmp_path: Path) -> N
     assert slow.cache_identity(DEFAULT_VOICE) != backend(tmp_path).cache_identity(DEFAULT_VOICE)
 
 
-async def test_a_short_line_slips_in_between_the_sentences_of_a_long_one(tmp_path: Path) -> None:
-    import asyncio
-
-    b = backend(tmp_path)
-    await b.start()
-    long_text = " ".join(f"This is sentence number {i} of a long announcement." for i in range(8))
-    order: list[str] = []
-
-    async def run(label: str, text: str) -> None:
-        async for _ in b.stream(text, DEFAULT_VOICE):
-            order.append(label)
-
-    long_task = asyncio.create_task(run("long", long_text))
-    while not order:  # the long one has started speaking
-        await asyncio.sleep(0.005)
-    await run("short", "Hi!")
-    await long_task
-    assert order.count("long") == 8 and order.index("short") < len(order) - 1, order
-
-
 async def test_parts_started_together_are_synthesized_in_the_order_they_were_started(tmp_path: Path) -> None:
     import asyncio
 

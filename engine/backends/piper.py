@@ -175,7 +175,7 @@ class PiperBackend(Backend):
             for chunk in loaded.voice.synthesize(text, syn):
                 yield to_output_pcm(chunk.audio_int16_array, chunk.sample_rate)
 
-        async for pcm in iterate_in_thread(chunks, loaded.lock, name="piper", per_item=True):
+        async for pcm in iterate_in_thread(chunks, loaded.lock, name="piper"):
             yield pcm
 
     def status(self) -> dict[str, Any]:
