@@ -35,7 +35,7 @@ if __package__ in (None, ""):  # `python bench/edge_down.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from bench import machine
+from bench import machine, report
 from bench.common import REPO, UnixHTTPConnection, median, pct
 from engine import framing
 
@@ -224,18 +224,7 @@ def _version(name: str) -> str:
 
 
 def write_section(text: str) -> None:
-    """Replace (or append) this section, re-reading the file right before writing it."""
-    import re
-
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    tmp = RESULTS.with_suffix(".md.edge-tmp")
-    tmp.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-    os.replace(tmp, RESULTS)
+    report.write_section(RESULTS, SECTION_TITLE, text)
 
 
 def serve(config_path: str, url: str) -> int:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench import machine
+from bench import machine, report
 from tests.e2e import latency, speech
 from tests.e2e.conftest import e2e_settings
 from tests.e2e.stack import CHANNEL, running_stack
@@ -98,16 +97,7 @@ def _ms(value: float | None) -> str:
 
 
 def write_results(text: str) -> None:
-    """Replace (or append) our section, re-reading the file right before writing it."""
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text + "\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    tmp = RESULTS.with_suffix(".md.obs-tmp")
-    tmp.write_text(updated, encoding="utf-8")
-    tmp.replace(RESULTS)
+    report.write_section(RESULTS, SECTION_TITLE, text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,17 +49,23 @@ def section_text(sections: list[Section], machine: list[tuple[str, str]], comman
     return "\n".join(out) + "\n"
 
 
-def write_results(path: Path, text: str) -> None:
-    """Replace (or append) our section, re-reading the file right before writing it."""
+def write_section(path: Path, title: str, text: str) -> None:
+    """Replace (or append) the ``title`` section of RESULTS.md, re-reading the file right before
+    writing it, so benchmarks that own other sections never lose each other's results."""
     current = path.read_text(encoding="utf-8") if path.exists() else f"{FILE_TITLE}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION_TITLE)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(current):
-        updated = pattern.sub(lambda _m: text + "\n", current, count=1)
+        updated = pattern.sub(lambda _m: text.rstrip("\n") + "\n\n", current, count=1)
     else:
         updated = current.rstrip("\n") + "\n\n" + text
-    tmp = path.with_suffix(".md.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_results(path: Path, text: str) -> None:
+    """Write the engine-core section."""
+    write_section(path, SECTION_TITLE, text)
 
 
 def print_table(sections: list[Section]) -> None:

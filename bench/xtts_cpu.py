@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
-import re
 import statistics
 import sys
 import tempfile
@@ -28,6 +26,8 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/xtts_cpu.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
+
+from bench import report
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION = "## XTTS (tiny random-weight model, CPU)"
@@ -122,19 +122,6 @@ def table(rows: list[list[str]]) -> list[str]:
             *("| " + " | ".join(r) + " |" for r in rows)]
 
 
-def write_section(path: Path, title: str, text: str) -> None:
-    """Replace (or append) one ``## `` section of RESULTS.md, re-reading the file right before."""
-    current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text.rstrip("\n") + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.xtts_cpu", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one repetition; do not write RESULTS.md")
@@ -160,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "decoder and speaker encoder are full size. Tracks our code path, not XTTS-v2's speed.",
         "- Each streamed chunk decodes the whole sentence so far again, so smaller chunks give "
         "earlier audio but more total work.", *(f"- {n}" for n in notes), ""])
-    write_section(RESULTS, SECTION, text)
+    report.write_section(RESULTS, SECTION, text)
     print(f"Wrote {SECTION!r} in {RESULTS}")
     return 0
 

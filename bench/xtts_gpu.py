@@ -31,7 +31,8 @@ if __package__ in (None, ""):  # `python bench/xtts_gpu.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from bench.xtts_cpu import RESULTS, stream_once, table, write_section
+from bench.report import write_section
+from bench.xtts_cpu import RESULTS, stream_once, table
 
 SECTION = "## XTTS-v2 full-size architecture (random weights, GPU)"
 TEXT = "Thank you so much for the raid, welcome everybody to the stream tonight."
