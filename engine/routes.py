@@ -129,7 +129,12 @@ async def voices(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({**request.app[ENGINE_KEY].status(), "listen": request.app[BOUND_KEY]})
+    from .announce import ANNOUNCER_KEY
+
+    body = {**request.app[ENGINE_KEY].status(), "listen": request.app[BOUND_KEY]}
+    if ANNOUNCER_KEY in request.app:
+        body["announcements"] = request.app[ANNOUNCER_KEY].status()  # OBS plugins listening
+    return web.json_response(body)
 
 
 async def metrics(request: web.Request) -> web.Response:

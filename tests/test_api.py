@@ -201,6 +201,7 @@ async def test_voices_and_health(start_engine: Any) -> None:
     health = json.loads((await _get(engine, "/health"))[1])
     assert health["status"] == "ok" and health["listen"]["tcp"] == engine.tcp
     assert {"queue", "cache", "backends", "gpu"} <= health.keys()
+    assert health["announcements"]["listeners"] == 0
     await post(engine, "/v1/synthesize", {"text": "Count me.", "format": "pcm"})
     status, metrics = await _get(engine, "/metrics")
     text = metrics.decode()
