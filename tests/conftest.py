@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
-import socket
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bench.common import UnixHTTPConnection
 from engine import config as config_mod
 from engine.server import BOUND_KEY, create_app, start_sites
+from engine.service import Engine
 
 
 def make_config(tmp_path: Path, **overrides: Any) -> config_mod.EngineConfig:
@@ -58,37 +59,37 @@ class RunningEngine:
         return self.app[ENGINE_KEY]
 
 
+@asynccontextmanager
+async def running_engine(config: config_mod.EngineConfig, *, extra: dict[str, Any] | None = None
+                         ) -> AsyncIterator[RunningEngine]:
+    """A real engine served on the config's TCP address and Unix socket. ``extra`` injects
+    collaborators into ``Engine(config, extra=...)`` (fake NVML, XTTS test hooks)."""
+    engine = Engine(config, extra=extra)
+    await engine.start()
+    runner: web.AppRunner | None = None
+    try:
+        app = create_app(config, engine=engine)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        bound = await start_sites(runner, config)
+        app[BOUND_KEY].update(bound)
+        yield RunningEngine(app, bound["tcp"], bound.get("unix", ""))
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await engine.close()
+
+
 @pytest.fixture
 async def start_engine(tmp_path: Path) -> AsyncIterator[Any]:
     """``await start_engine(**overrides)`` -> ``RunningEngine``; stopped after the test."""
-    runners: list[web.AppRunner] = []
+    async with AsyncExitStack() as stack:
 
-    async def start(config: config_mod.EngineConfig | None = None, **overrides: Any) -> RunningEngine:
-        cfg = config or make_config(tmp_path, **overrides)
-        app = create_app(cfg)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        runners.append(runner)
-        bound = await start_sites(runner, cfg)
-        app[BOUND_KEY].update(bound)
-        return RunningEngine(app, bound["tcp"], bound.get("unix", ""))
+        async def start(config: config_mod.EngineConfig | None = None, **overrides: Any) -> RunningEngine:
+            cfg = config or make_config(tmp_path, **overrides)
+            return await stack.enter_async_context(running_engine(cfg))
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """A stdlib HTTP connection over a Unix socket (as the OBS plugin makes them)."""
-
-    def __init__(self, path: str, timeout: float = 30) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.unix_path)
+        yield start
 
 
 def post_json_unix(path: str, route: str, body: Any) -> tuple[int, dict[str, str], bytes]:

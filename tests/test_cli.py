@@ -44,7 +44,8 @@ def test_voices_lists_the_bundled_voice(tmp_path: Path) -> None:
 def test_errors_are_one_readable_line(tmp_path: Path) -> None:
     cases = [
         (["say", "", "-o", str(tmp_path / "y.wav")], "text is empty"),
-        (["say", "hi", "--voice", "nobody", "-o", str(tmp_path / "y.wav")], "no enabled backend has the voice"),
+        (["say", "hi", "--voice", "nobody", "-o", str(tmp_path / "y.wav")],
+         "no enabled backend has the voice"),
         (["--config", str(tmp_path / "missing.yaml"), "voices"], "cannot read config"),
     ]
     for args, message in cases:

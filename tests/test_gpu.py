@@ -11,8 +11,7 @@ import pytest
 
 from engine.config import GpuConfig
 from engine.gpu import GpuMonitor, nvml_index
-from tests.conftest import make_config
-from tests.engine_extra import running_engine
+from tests.conftest import make_config, running_engine
 from tests.fake_nvml import Clock, FakeNvml
 
 GIB = 2**30

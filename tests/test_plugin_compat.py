@@ -41,12 +41,13 @@ def oldest_python() -> str:
 
 def run_isolated(python: str) -> subprocess.CompletedProcess[str]:
     """Import every plugin module with a fake obspython and no site-packages (-S -I)."""
+    paths = [str(PLUGIN), str(REPO / "tests" / "plugin")]
     code = (
-        "import sys; sys.path[:0] = [%r, %r]\n"
+        f"import sys; sys.path[:0] = {paths!r}\n"
         "import fake_obspython; sys.modules['obspython'] = fake_obspython\n"
-        "for name in %r: __import__(name)\n"
+        f"for name in {MODULES!r}: __import__(name)\n"
         "print(sys.version_info[:2])\n"
-    ) % (str(PLUGIN), str(REPO / "tests" / "plugin"), MODULES)
+    )
     return subprocess.run([python, "-S", "-I", "-c", code], capture_output=True, text=True,
                           timeout=60, check=False)
 

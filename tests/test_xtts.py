@@ -22,8 +22,7 @@ from engine.backends import xtts_model
 from engine.backends.xtts import XttsBackend, XttsOptions
 from engine.errors import BackendUnavailable, UnknownVoice
 from engine.ratelimit import RateLimiter
-from tests.conftest import RunningEngine, make_config, post_unix
-from tests.engine_extra import running_engine
+from tests.conftest import RunningEngine, make_config, post_unix, running_engine
 from tests.fake_nvml import Clock, FakeNvml
 from tests.xtts_fixture import SPEAKER, build_xtts, write_reference_wav
 
