@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config as config_mod
-from .audio import duration_ms, wav_bytes
+from .audio import wav_bytes
 from .errors import EngineError
 
 
@@ -99,7 +99,7 @@ def cmd_say(cfg: config_mod.EngineConfig, args: Any) -> int:
 
     meta = asyncio.run(run())
     skipped = "".join(f"; skipped {s['backend']}: {s['reason']}" for s in meta["skipped"])
-    print(f"wrote {args.output}: {duration_ms(meta.get('duration_ms', 0) * 96) / 1000:.2f} s, "
+    print(f"wrote {args.output}: {meta.get('duration_ms', 0) / 1000:.2f} s, "
           f"48000 Hz mono, {meta['backend']} voice {meta['voice']}"
           f"{' (cached)' if meta['cached'] else ''}{skipped}")
     return 0
