@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .audio import BYTES_PER_SECOND
 from .backends import Backend
 from .breaker import CircuitBreaker
 from .config import EngineConfig
@@ -148,7 +149,7 @@ class Router:
         self.breakers[cand.backend].record_success()
         stats.served += 1
         stats.synth_seconds += time.monotonic() - started
-        stats.audio_seconds += job.size_bytes / 96_000
+        stats.audio_seconds += job.size_bytes / BYTES_PER_SECOND
         _LOGGER.info("Request %s served by %s (voice %s)%s", job.id[:8], cand.backend, cand.voice,
                      "".join(f"; skipped {s.backend}: {s.reason}" for s in job.skipped))
         return True
