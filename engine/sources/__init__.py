@@ -1,0 +1,1 @@
+"""Where events come from: one module per platform behind ``base.Source``, chosen from ``REGISTRY``."""
