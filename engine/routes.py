@@ -86,6 +86,8 @@ async def stream_audio(request: web.Request, job: Job, *, wav: bool) -> web.Stre
     headers = {"Content-Type": "audio/wav" if wav else "audio/L16; rate=48000; channels=1",
                **meta_headers(job)}
     if job.done:
+        if job.state != "done":  # it failed after its first audio: never a complete-looking body
+            raise job.error or EngineError(f"job {job.id} {job.state} before its audio was complete")
         body = job.pcm()
         return web.Response(body=audio.wav_bytes(body) if wav else body, headers=headers)
     resp = web.StreamResponse(headers=headers)
@@ -96,9 +98,21 @@ async def stream_audio(request: web.Request, job: Job, *, wav: bool) -> web.Stre
         async for pcm in job.chunks():
             await resp.write(pcm)
     except EngineError:
-        pass  # the status endpoint says why; a WAV stream has no way to carry it
+        _abort(request)  # a stream has no way to carry the error: the client must see a cut read
+        return resp
+    if job.state != "done":
+        _abort(request)
+        return resp
     await resp.write_eof()
     return resp
+
+
+def _abort(request: web.Request) -> None:
+    """Cut the connection without the chunked body's terminator, so the client's read fails
+    (a truncated body) instead of ending as if the audio were complete."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
 
 
 async def create_job(request: web.Request) -> web.Response:
