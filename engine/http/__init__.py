@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket API: handlers depend on the core (engine, hub), never the reverse."""
