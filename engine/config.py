@@ -8,7 +8,8 @@ documented in config.yaml itself and in the README.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,15 @@ class ServerConfig:
     """Largest request body accepted, in bytes."""
     allowed_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the API (e.g. a local dashboard). Empty: none."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Extra names accepted in the ``Host`` header (``tts.lan``, or ``tts.lan:8000`` for one
+    port), besides 127.0.0.1, localhost, [::1] and ``host``. Any other name is refused with 403,
+    so a page that rebinds its DNS name to 127.0.0.1 cannot reach the API."""
+    idle_timeout_s: float = field(default=30.0, metadata={"min": 0.1, "max": 3600})
+    """Seconds a connection may stay open without sending a complete request head: idle
+    keep-alive connections and headers that never finish are closed after this."""
+    body_timeout_s: float = field(default=30.0, metadata={"min": 0.1, "max": 3600})
+    """Seconds allowed to receive a request body; a slower one is answered 408."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,21 @@ class RoutingConfig:
     chat: str | None = None
 
 
+DEFAULT_LANGUAGES: dict[str, dict[str, str]] = {
+    "zh": {"piper": "zh_CN-huayan-medium", "edge": "zh-CN-XiaoxiaoNeural"},
+    "ja": {"edge": "ja-JP-NanamiNeural"},
+    "ko": {"edge": "ko-KR-SunHiNeural"},
+    "ru": {"piper": "ru_RU-irina-medium", "edge": "ru-RU-SvetlanaNeural"},
+    "es": {"piper": "es_ES-davefx-medium", "edge": "es-ES-ElviraNeural"},
+    "de": {"piper": "de_DE-thorsten-medium", "edge": "de-DE-KatjaNeural"},
+    "fr": {"piper": "fr_FR-siwis-medium", "edge": "fr-FR-DeniseNeural"},
+    "ar": {"piper": "ar_JO-kareem-medium", "edge": "ar-SA-ZariyahNeural"},
+}
+"""Voices per language and backend. Piper's are catalogue names (``python -m engine
+download-voice NAME``); Edge's need the internet. English is spoken by the default voices."""
+_LANGUAGE_CODE = re.compile(r"[a-z]{2,3}")
+
+
 @dataclass(frozen=True)
 class TtsConfig:
     primary_backend: str = "piper"
@@ -98,6 +123,17 @@ class TtsConfig:
     routing: RoutingConfig = field(default_factory=RoutingConfig)
     backends: dict[str, Any] = field(default_factory=dict)
     """Backend name -> that backend's ``Options`` dataclass."""
+    default_language: str = "en"
+    """ISO 639-1 code of the backends' default voices, and of text whose language is unclear."""
+    languages: dict[str, dict[str, str]] = field(default_factory=lambda: {
+        lang: dict(voices) for lang, voices in DEFAULT_LANGUAGES.items()})
+    """Language code -> backend name -> the voice that speaks it (``DEFAULT_LANGUAGES`` merged
+    with the file's ``tts.languages``)."""
+    missing_language_voice: str = field(default="skip", metadata={"choices": ("skip", "default")})
+    """No backend has a voice for a message's language: ``skip`` refuses it with the reason and
+    how to get a voice; ``default`` reads it with the default voice anyway."""
+    language_pause_ms: int = field(default=120, metadata={"min": 0, "max": 2000})
+    """Silence between the language runs of a mixed-language message (milliseconds)."""
 
     def options(self, name: str) -> Any:
         """The options of backend ``name`` (its defaults when the file has none)."""
@@ -135,8 +171,13 @@ def parse(data: Any) -> EngineConfig:
     raw_backends = tts.pop("backends", None) or {}
     if not isinstance(raw_backends, dict):
         raise ConfigError("tts.backends: expected a mapping of backend name to settings")
+    languages = _languages(tts.pop("languages", None))
     data["tts"] = tts
     config = validate.from_mapping(EngineConfig, data)
+    config = replace(config, tts=replace(config.tts, languages=languages))
+    if not _LANGUAGE_CODE.fullmatch(config.tts.default_language):
+        raise ConfigError(f"tts.default_language: {config.tts.default_language!r} is not a "
+                          "language code; expected an ISO 639-1 code such as en")
     backends: dict[str, Any] = {}
     for name, options in raw_backends.items():
         if name not in REGISTRY:
@@ -148,8 +189,38 @@ def parse(data: Any) -> EngineConfig:
     return config
 
 
+def _languages(raw: Any) -> dict[str, dict[str, str]]:
+    """``DEFAULT_LANGUAGES`` with the file's ``tts.languages`` merged in per backend; a language
+    set to null is dropped, a backend set to null or "" has no voice for it."""
+    merged = {lang: dict(voices) for lang, voices in DEFAULT_LANGUAGES.items()}
+    if raw is None:
+        return merged
+    if not isinstance(raw, dict):
+        raise ConfigError("tts.languages: expected a mapping of language code to voices, "
+                          "e.g. {zh: {piper: zh_CN-huayan-medium, edge: zh-CN-XiaoxiaoNeural}}")
+    for lang, voices in raw.items():
+        key = f"tts.languages.{lang}"
+        if not isinstance(lang, str) or not _LANGUAGE_CODE.fullmatch(lang):
+            raise ConfigError(f"{key}: not a language code; expected an ISO 639-1 code such as zh")
+        if voices is None:
+            merged.pop(lang, None)
+            continue
+        if not isinstance(voices, dict):
+            raise ConfigError(f"{key}: expected a mapping of backend name to voice")
+        entry = merged.setdefault(lang, {})
+        for backend, voice in voices.items():
+            if backend not in REGISTRY:
+                raise ConfigError(f"{key}.{backend}: unknown backend; known: {', '.join(REGISTRY)}")
+            if voice is None or voice == "":
+                entry.pop(backend, None)
+            elif not isinstance(voice, str):
+                raise ConfigError(f"{key}.{backend}: expected a voice name, got {voice!r}"[:120])
+            else:
+                entry[backend] = voice
+    return merged
+
+
 def _replace_tts(config: EngineConfig, backends: dict[str, Any]) -> EngineConfig:
-    from dataclasses import replace
     return replace(config, tts=replace(config.tts, backends=backends))
 
 

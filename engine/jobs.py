@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .audio import duration_ms
-from .errors import EngineError
+from .errors import BadRequest, EngineError
 
 PRIORITY_RANK = {"announcement": 0, "event": 1, "chat": 2}
+MAX_DEADLINE_MS = 3_600_000
+"""The longest deadline a request may ask for (an hour); longer ones are refused, not clamped."""
 _seq = itertools.count()
 
 
 @dataclass
 class SynthesisRequest:
-    """A validated request, as the API and CLI hand it to the engine."""
+    """A validated request, as the API and CLI hand it to the engine. Construction checks the
+    fields the queue computes with, so no caller can queue a job that cannot be scheduled."""
 
     text: str
     voice: str | None = None
@@ -31,6 +34,16 @@ class SynthesisRequest:
     priority: str = "chat"
     deadline_ms: int | None = None
     """Drop the request if it has not started within this many ms of arrival."""
+    language: str | None = None
+    """ISO 639-1 code of the text's language; ``None``: detected (or that of ``voice``)."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.priority, str) or self.priority not in PRIORITY_RANK:
+            raise BadRequest(f"'priority' must be one of {', '.join(PRIORITY_RANK)}")
+        ms = self.deadline_ms
+        if ms is not None and (isinstance(ms, bool) or not isinstance(ms, int)
+                               or not 0 <= ms <= MAX_DEADLINE_MS):
+            raise BadRequest(f"'deadline_ms' must be a whole number from 0 to {MAX_DEADLINE_MS}")
 
 
 @dataclass
@@ -42,6 +55,29 @@ class Skip:
 
     def to_dict(self) -> dict[str, str]:
         return {"backend": self.backend, "reason": self.reason}
+
+
+@dataclass
+class RunPart:
+    """One language run of a mixed-language job: its text, its plan and how it was spoken."""
+
+    text: str
+    language: str
+    plan: list[Any] = field(default_factory=list)
+    """The router's candidates for this run; empty when no voice speaks its language."""
+    skipped: list[Skip] = field(default_factory=list)
+    backend: str | None = None
+    voice: str | None = None
+    duration_ms: int = 0
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": self.text, "language": self.language, "backend": self.backend,
+                               "voice": self.voice, "duration_ms": self.duration_ms,
+                               "skipped": [s.to_dict() for s in self.skipped]}
+        if self.error:
+            out["error"] = self.error
+        return out
 
 
 @dataclass
@@ -60,6 +96,8 @@ class Job:
     error: EngineError | None = None
     plan: list[Any] = field(default_factory=list)
     """The router's candidates (``router.Candidate``), in order."""
+    runs: list[RunPart] = field(default_factory=list)
+    """A mixed-language job's runs, spoken in order into this one clip (empty otherwise)."""
     started: float | None = None
     first_audio: float | None = None
     finished: float | None = None
@@ -136,6 +174,10 @@ class Job:
             "cached": self.cached, "priority": self.request.priority,
             "skipped": [s.to_dict() for s in self.skipped],
         }
+        if self.request.language is not None:
+            meta["language"] = self.request.language
+        if self.runs:
+            meta["runs"] = [r.to_dict() for r in self.runs]
         if self.done:
             meta["duration_ms"] = duration_ms(self._size)
         if self.first_audio is not None:

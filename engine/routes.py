@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -10,25 +11,45 @@ from aiohttp import web
 from . import audio, framing
 from .errors import BadRequest, EngineError
 from .jobs import Job
-from .server import BOUND_KEY, ENGINE_KEY, error_response
+from .server import BOUND_KEY, CONFIG_KEY, ENGINE_KEY, error_response
 
 FORMATS = ("frames", "wav", "pcm")
 
 
+class BodyTimeout(BadRequest):
+    """The request body did not arrive within ``server.body_timeout_s``."""
+
+    status = 408
+    code = "body_timeout"
+
+
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object; invalid UTF-8, invalid JSON or a non-object is a 400."""
-    body = await request.read()
+    """The body as a JSON object; invalid UTF-8, invalid or too deeply nested JSON or a
+    non-object is a 400, a body slower than ``server.body_timeout_s`` a 408."""
+    timeout = request.app[CONFIG_KEY].server.body_timeout_s
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"the body is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+        body = await asyncio.wait_for(request.read(), timeout)
+    except asyncio.TimeoutError:
+        raise BodyTimeout(f"the request body did not arrive within {timeout:g} s "
+                          "(server.body_timeout_s)") from None
+    data = parse_json(body, what="the body")
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object such as {\"text\": \"hello\"}")
     return data
+
+
+def parse_json(raw: bytes | str, *, what: str) -> Any:
+    """Decode a client's JSON (HTTP body or WebSocket message); every fault is ``BadRequest``."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"{what} is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise BadRequest(f"{what} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest(f"{what} is JSON nested too deeply") from None
 
 
 async def submit(request: web.Request, data: dict[str, Any]) -> Job:
@@ -58,7 +79,7 @@ def meta_headers(job: Job) -> dict[str, str]:
 async def synthesize(request: web.Request) -> web.StreamResponse:
     data = await read_json(request)
     fmt = data.pop("format", "frames")
-    if fmt not in FORMATS:
+    if not isinstance(fmt, str) or fmt not in FORMATS:
         raise BadRequest(f"'format' must be one of {', '.join(FORMATS)}")
     job = await started(await submit(request, data))
     if fmt == "frames":
@@ -161,9 +182,10 @@ async def openai_speech(request: web.Request) -> web.StreamResponse:
     one of ours (``tts-1`` and other OpenAI names use the default order)."""
     data = await read_json(request)
     fmt = data.get("response_format", "wav")
-    if fmt not in ("wav", "pcm"):
+    if not isinstance(fmt, str) or fmt not in ("wav", "pcm"):
+        shown = repr(fmt[:40]) if isinstance(fmt, str) else type(fmt).__name__
         return error_response(400, "unsupported_format",
-                              f"response_format {fmt!r} is not supported; use wav or pcm")
+                              f"response_format {shown} is not supported; use wav or pcm")
     engine = request.app[ENGINE_KEY]
     model = data.get("model")
     backend = model if isinstance(model, str) and model in engine.backends else None

@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from .errors import Busy, Expired
+from .errors import Busy, EngineError, Expired
 from .jobs import Job
 
 _LOGGER = logging.getLogger(__name__)
@@ -54,18 +54,34 @@ class Scheduler:
         return job
 
     def submit(self, job: Job) -> Job:
+        """Queue the job, or raise and leave no trace of it: a job that cannot be scheduled
+        (``Busy``, a bad deadline, anything else) is never left waiting in the queue."""
         if self.queued >= self.max_queued:
             self.refused += 1
             raise Busy(f"the engine is busy: {self.queued} requests are waiting "
                        f"(performance.queue.max_queued = {self.max_queued}); retry shortly")
+        deadline = job.deadline()  # computed before the job is queued: it may raise
+        loop = asyncio.get_running_loop()
         self._in_flight[job.key] = job
         heapq.heappush(self._heap, (job.rank, job.seq, job))
-        deadline = job.deadline()
-        if deadline is not None:
-            asyncio.get_running_loop().call_later(max(0.0, deadline - time.monotonic()),
-                                                  self._expire, job)
-        self._pump()
+        try:
+            if deadline is not None:
+                loop.call_later(max(0.0, deadline - time.monotonic()), self._expire, job)
+            self._pump()
+        except BaseException:
+            self.discard(job)
+            raise
         return job
+
+    def discard(self, job: Job) -> None:
+        """Take a job that will not run out of the queue (its request failed after queueing);
+        a job already running is left to finish."""
+        if job.state == "queued":
+            job.finish("failed", EngineError("the request was withdrawn before it started"))
+            self._heap = [entry for entry in self._heap if entry[2] is not job]
+            heapq.heapify(self._heap)
+        if self._in_flight.get(job.key) is job and job.done:
+            del self._in_flight[job.key]
 
     def _expire(self, job: Job) -> None:
         if job.state != "queued":

@@ -14,7 +14,7 @@ from .backends import Backend, BackendContext, backend_class
 from .cache import ClipCache, cache_key
 from .config import EngineConfig
 from .errors import BackendUnavailable, BadRequest, EngineError
-from .jobs import PRIORITY_RANK, Job, SynthesisRequest
+from .jobs import MAX_DEADLINE_MS, PRIORITY_RANK, Job, SynthesisRequest
 from .metrics import Metrics
 from .router import Candidate, Router
 from .scheduler import Scheduler
@@ -86,17 +86,20 @@ class Engine:
             self.gpu.close()
 
     def make_request(self, data: dict[str, Any]) -> SynthesisRequest:
-        """Validate a request mapping (API or CLI) into a ``SynthesisRequest``."""
+        """Validate a request mapping (API or CLI) into a ``SynthesisRequest``. Every field is
+        checked for type and range, and a refusal names the field (``BadRequest``)."""
         limits = self.config.server
         text = normalize(data.get("text"), max_chars=limits.max_text_chars)
-        voice, backend = _opt_str(data, "voice"), _opt_str(data, "backend")
+        voice, backend = voice_name(data.get("voice")), _opt_str(data, "backend")
         priority = data.get("priority", "chat")
-        if priority not in PRIORITY_RANK:
-            raise BadRequest(f"'priority' must be one of {', '.join(PRIORITY_RANK)}, got {priority!r}")
+        if not isinstance(priority, str) or priority not in PRIORITY_RANK:
+            raise BadRequest(f"'priority' must be one of {', '.join(PRIORITY_RANK)}, "
+                             f"got {_show(priority)}")
         deadline = data.get("deadline_ms")
         if deadline is not None and (isinstance(deadline, bool) or not isinstance(deadline, int)
-                                     or deadline < 0):
-            raise BadRequest("'deadline_ms' must be a whole number of milliseconds ≥ 0")
+                                     or not 0 <= deadline <= MAX_DEADLINE_MS):
+            raise BadRequest(f"'deadline_ms' must be a whole number of milliseconds from 0 to "
+                             f"{MAX_DEADLINE_MS}, got {_show(deadline)}")
         if deadline is None and priority == "chat":
             deadline = self.config.performance.queue.chat_deadline_ms or None
         return SynthesisRequest(text, voice, backend, priority, deadline or None)
@@ -175,10 +178,39 @@ class Engine:
         }
 
 
+MAX_NAME_CHARS = 200
+"""Longest voice or backend name accepted in a request."""
+_PATH_MARKS = ("/", "\\", "~", "..", "\x00")
+
+
 def _opt_str(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is None or value == "":
         return None
     if not isinstance(value, str):
         raise BadRequest(f"'{key}' must be a string, got {type(value).__name__}")
+    if len(value) > MAX_NAME_CHARS or not value.isprintable():
+        raise BadRequest(f"'{key}' must be a name of at most {MAX_NAME_CHARS} printable characters")
     return value
+
+
+def voice_name(value: object) -> str | None:
+    """A voice named in a request (API, CLI, plugin), or ``None`` for the default. Voices are
+    chosen by name only: anything that looks like a file path is refused before any file is
+    touched, with the same reply whether or not such a file exists. Paths to voice files belong
+    in config.yaml (``tts.backends.piper.voice``)."""
+    voice = _opt_str({"voice": value}, "voice")
+    if voice is not None and (any(mark in voice for mark in _PATH_MARKS)
+                              or voice.lower().endswith(".onnx")):
+        raise BadRequest("'voice' must be a voice name from GET /v1/voices (such as "
+                         "en_US-joe-medium), not a file path; voice files are set in config.yaml "
+                         "(tts.backends.piper.voice)")
+    return voice
+
+
+def _show(value: object) -> str:
+    """A client's value in a message: short, and never the repr of a deep structure."""
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        text = repr(value)
+        return text if len(text) <= 40 else f"{text[:37]}..."
+    return type(value).__name__

@@ -11,13 +11,13 @@ the answer is one JSON ``said`` message (``delivered``, ``listeners``, ``job``).
 
 from __future__ import annotations
 
-import json
 import logging
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from .errors import BadRequest, EngineError
-from .routes import start_frame, started
+from .routes import parse_json, start_frame, started
 from .server import CONFIG_KEY, ENGINE_KEY
 
 _LOGGER = logging.getLogger(__name__)
@@ -38,29 +38,35 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def _answer(request: web.Request, ws: web.WebSocketResponse, raw: str) -> None:
-    engine = request.app[ENGINE_KEY]
+    """Answer one message; any fault is an ``error`` message and the connection stays open."""
     try:
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise BadRequest(f"message is not valid JSON: {exc}") from None
-        if isinstance(data, dict) and data.get("type") == "say":
-            from .announce import say
-
-            data.pop("type")
-            await ws.send_json({"type": "said", **await say(request.app, data)})
-            return
-        if not isinstance(data, dict) or data.get("type", "tts") != "tts":
-            raise BadRequest('send {"type": "tts", "text": "...", "voice": "..."} '
-                             'or {"type": "say", "text": "..."}')
-        data.pop("type", None)
-        job = await started(await engine.submit(engine.make_request(data)))
-        await ws.send_json(start_frame(job))
-        async for pcm in job.chunks():
-            await ws.send_bytes(pcm)
-        await ws.send_json({"type": "end", **job.metadata()})
+        await _dispatch(request, ws, parse_json(raw, what="the message"))
     except EngineError as exc:
         await _error(ws, exc)
+    except ConnectionError:
+        raise
+    except Exception as exc:  # a last resort, as the HTTP middleware's: one line, socket kept
+        _LOGGER.error("Internal error answering a WebSocket message: %s: %s", type(exc).__name__, exc)
+        await _error(ws, EngineError("the engine hit an internal error; it is logged"))
+
+
+async def _dispatch(request: web.Request, ws: web.WebSocketResponse, data: Any) -> None:
+    engine = request.app[ENGINE_KEY]
+    if isinstance(data, dict) and data.get("type") == "say":
+        from .announce import say
+
+        data.pop("type")
+        await ws.send_json({"type": "said", **await say(request.app, data)})
+        return
+    if not isinstance(data, dict) or data.get("type", "tts") != "tts":
+        raise BadRequest('send {"type": "tts", "text": "...", "voice": "..."} '
+                         'or {"type": "say", "text": "..."}')
+    data.pop("type", None)
+    job = await started(await engine.submit(engine.make_request(data)))
+    await ws.send_json(start_frame(job))
+    async for pcm in job.chunks():
+        await ws.send_bytes(pcm)
+    await ws.send_json({"type": "end", **job.metadata()})
 
 
 async def _error(ws: web.WebSocketResponse, exc: EngineError) -> None:

@@ -8,6 +8,7 @@ file, or by name in ``voices_dir`` (where ``python -m engine download-voice NAME
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -60,6 +61,27 @@ def bundled_voices() -> dict[str, Path]:
 _IDENTITIES: dict[tuple[str, int, int], str] = {}
 
 
+_LANGUAGES: dict[tuple[str, int], str] = {}
+
+
+def _language_of(path: Path) -> str:
+    """A voice's language from its config (``language.code``, else ``espeak.voice``), else from
+    its file name (``zh_CN-huayan-medium``). Remembered per (path, mtime): configs are large."""
+    config = Path(f"{path}.json")
+    try:
+        memo = (str(config), config.stat().st_mtime_ns)
+    except OSError:
+        return path.stem.split("-", 1)[0]
+    if memo not in _LANGUAGES:
+        try:
+            data = json.loads(config.read_text("utf-8"))
+            lang = data.get("language", {}).get("code") or data.get("espeak", {}).get("voice") or ""
+        except (OSError, ValueError, AttributeError):
+            lang = ""
+        _LANGUAGES[memo] = str(lang) or path.stem.split("-", 1)[0]
+    return _LANGUAGES[memo]
+
+
 def _file_identity(path: Path) -> str:
     """Model identity: size and a hash of the first MiB (cheap; changes when the model does).
     Remembered per (path, size, mtime), so a request pays one ``stat``, not a read."""
@@ -81,6 +103,8 @@ class PiperBackend(Backend):
     def __init__(self, options: PiperOptions, context: Any) -> None:
         super().__init__(options, context)
         self._loaded: dict[str, _Loaded] = {}
+        self._identities: dict[str, str] = {}
+        """Voice -> cache identity, refreshed by every ``resolve_voice``."""
         self._load_lock = threading.Lock()
 
     @property
@@ -96,6 +120,9 @@ class PiperBackend(Backend):
         return found
 
     def _model_path(self, voice: str) -> Path:
+        """The voice's model file (blocking: it reads the disk; called in a worker thread, except
+        from ``cache_identity`` when ``resolve_voice`` has not run). Requests only ever name
+        voices (``service.voice_name``); a path comes from config.yaml or a direct caller."""
         if voice.endswith(".onnx") or os.sep in voice:
             path = Path(os.path.expanduser(voice))
             if path.is_file():
@@ -117,16 +144,38 @@ class PiperBackend(Backend):
         return self.options.voice
 
     async def resolve_voice(self, voice: str | None) -> str:
+        """The voice's name, after finding its file and identity off the event loop (the disk
+        may be slow, and a path from config.yaml may be anything)."""
         voice = voice or self.options.voice
-        self._model_path(voice)
+        self._identities[voice] = await _to_thread(self._identity, voice)
         return voice
 
+    def _identity(self, voice: str) -> str:
+        o = self.options
+        return f"{_file_identity(self._model_path(voice))}|ls={o.length_scale}|vol={o.volume}"
+
     async def list_voices(self) -> list[Voice]:
-        voices = []
-        for name, path in self._voice_files().items():
-            lang = name.split("-", 1)[0].replace("_", "-")
-            voices.append(Voice(name, self.name, lang, f"Piper voice {path.name}"))
-        return voices
+        files = await _to_thread(self._voice_files)
+        return [Voice(name, self.name, await _to_thread(_language_of, path), f"Piper voice {path.name}")
+                for name, path in files.items()]
+
+    async def voice_language(self, voice: str) -> str:
+        """The language of a voice: ``language.code`` of its config (``zh_CN``), ``""`` unknown."""
+        try:
+            path = await _to_thread(self._model_path, voice)
+        except UnknownVoice:
+            return ""
+        return str(await _to_thread(_language_of, path))
+
+    async def voice_for_language(self, language: str) -> str | None:
+        """An installed voice (bundled or in ``voices_dir``) for ISO 639-1 ``language``: the
+        first by name, so a downloaded ``zh_CN-*`` voice speaks Chinese with no config change."""
+        from ..pipeline.language import base_language
+
+        for name, path in sorted((await _to_thread(self._voice_files)).items()):
+            if base_language(await _to_thread(_language_of, path)) == language:
+                return name
+        return None
 
     def _load(self, voice: str) -> _Loaded:
         with self._load_lock:
@@ -151,7 +200,6 @@ class PiperBackend(Backend):
             return PiperVoice.load(path)
         import onnxruntime
         from piper.config import PiperConfig
-        import json
 
         opts = onnxruntime.SessionOptions()
         opts.intra_op_num_threads = self.options.threads
@@ -161,9 +209,10 @@ class PiperBackend(Backend):
         return PiperVoice(session=session, config=config)
 
     def cache_identity(self, voice: str) -> str:
-        path = self._model_path(voice)
-        o = self.options
-        return f"{_file_identity(path)}|ls={o.length_scale}|vol={o.volume}"
+        """From the last ``resolve_voice`` of this voice (the engine resolves before every job),
+        so the event loop does not touch the disk; read now only when it has not run."""
+        known = self._identities.get(voice)
+        return known if known is not None else self._identity(voice)
 
     async def stream(self, text: str, voice: str) -> AsyncIterator[bytes]:
         loaded = await _to_thread(self._load, voice)
