@@ -129,23 +129,25 @@ class _RedactFilter(logging.Filter):
         return True
 
 
-def read_file(path: Path) -> dict[str, str]:
-    """Parse a secrets file after checking that only its owner can reach it."""
-    uid = os.getuid()
+def read_file(path: Path, *, uid: int | None = None) -> dict[str, str]:
+    """Parse a secrets file after checking that only its owner (``uid``, by default ours)
+    can reach it."""
+    uid = os.getuid() if uid is None else uid
     try:
         link = os.lstat(path)
     except OSError as exc:
         raise SecretsError(f"cannot read secrets file {path}: {exc.strerror}") from None
     if stat.S_ISLNK(link.st_mode) and link.st_uid != uid:
         raise SecretsError(f"secrets file {path} is a symlink owned by someone else; refusing it")
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:  # O_NONBLOCK: a FIFO planted here must not hang the engine
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
         raise SecretsError(f"cannot read secrets file {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        _check_mode(path, info, uid)
-        data = handle.read(MAX_FILE_BYTES + 1)
+    try:
+        _check_mode(path, os.fstat(fd), uid)
+        data = os.read(fd, MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
     if len(data) > MAX_FILE_BYTES:
         raise SecretsError(f"secrets file {path} is over {MAX_FILE_BYTES} bytes")
     return _parse(path, data)

@@ -197,7 +197,8 @@ async def test_tls_tags_chat_bits_and_stream_events(
     await until(lambda: any(e.id == "m-9" for e in events), what="the last line")
     chat, emotes, sub, resub, bundle, gift, raid, last = events
     assert isinstance(chat, ChatMessage) and isinstance(emotes, ChatMessage)
-    assert (chat.user, chat.login, chat.user_id, chat.bits, chat.id) == ("Some User", "someuser", "42", 100, "m-1")
+    assert (chat.user, chat.login, chat.user_id, chat.bits, chat.id) == (
+        "Some User", "someuser", "42", 100, "m-1")
     assert chat.roles == {"moderator", "subscriber"} and not chat.emote_only
     assert emotes.emote_only and emotes.roles == {"vip"}
     stream = [(e.kind, e.user, e.count, e.message, e.id) for e in (sub, resub, bundle, gift, raid)
