@@ -18,6 +18,8 @@ import yaml
 from . import validate
 from .backends import REGISTRY, backend_class
 from .errors import ConfigError
+from .sources import REGISTRY as SOURCES
+from .sources import source_class
 
 PRIORITIES = ("announcement", "event", "chat")
 """Request kinds, most urgent first."""
@@ -150,6 +152,16 @@ class EngineConfig:
     data_dir: str = "~/.local/share/streamer-tts"
     """Downloaded voices and other engine data."""
     log_level: str = field(default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR")})
+    sources: dict[str, Any] = field(default_factory=dict)
+    """Source name -> that source's ``Options`` dataclass (``sources.<name>`` in config.yaml)."""
+
+    def source_options(self, name: str) -> Any:
+        """The options of source ``name`` (its defaults, disabled, when the file has none)."""
+        return self.sources[name] if name in self.sources else source_class(name).Options()
+
+    def enabled_sources(self) -> list[str]:
+        """Sources switched on, in the file's order."""
+        return [name for name, options in self.sources.items() if options.enabled]
 
     def cache_dir(self) -> Path:
         return Path(os.path.expanduser(self.performance.cache.dir))
@@ -173,7 +185,9 @@ def parse(data: Any) -> EngineConfig:
         raise ConfigError("tts.backends: expected a mapping of backend name to settings")
     languages = _languages(tts.pop("languages", None))
     data["tts"] = tts
+    raw_sources = data.pop("sources", None) or {}
     config = validate.from_mapping(EngineConfig, data)
+    config = replace(config, sources=_sources(raw_sources))
     config = replace(config, tts=replace(config.tts, languages=languages))
     if not _LANGUAGE_CODE.fullmatch(config.tts.default_language):
         raise ConfigError(f"tts.default_language: {config.tts.default_language!r} is not a "
@@ -187,6 +201,20 @@ def parse(data: Any) -> EngineConfig:
     config = _replace_tts(config, backends)
     _check_backend_names(config)
     return config
+
+
+def _sources(raw: Any) -> dict[str, Any]:
+    """Each ``sources.<name>`` mapping through that source's ``Options`` and ``check_options``."""
+    if not isinstance(raw, dict):
+        raise ConfigError("sources: expected a mapping of source name to settings")
+    sources: dict[str, Any] = {}
+    for name, options in raw.items():
+        if name not in SOURCES:
+            raise ConfigError(f"sources.{name}: unknown source; known: {', '.join(SOURCES)}")
+        cls = source_class(name)
+        sources[name] = validate.from_mapping(cls.Options, options, f"sources.{name}")
+        cls.check_options(sources[name], f"sources.{name}")
+    return sources
 
 
 def _languages(raw: Any) -> dict[str, dict[str, str]]:
