@@ -31,6 +31,7 @@ SYSTEM_PACKAGES = {
     "ffmpeg": ["ffmpeg"],
     "xdotool": ["xdotool"],
     "openssl": ["openssl"],
+    "ngircd": ["ngircd"],
 }
 SYSTEM_EXTRA = ["libgl1-mesa-dri"]
 """Software OpenGL for OBS under Xvfb."""
