@@ -86,12 +86,32 @@ class EngineAddress:
         return cls(host=host.strip("[]"), port=int(port))
 
 
+class EngineUntrusted(EngineUnreachable):
+    """The socket at the engine address belongs to another user: not connected to."""
+
+
+def check_socket_owner(path: str, owner_uid: int) -> None:
+    """Refuse a socket that ``owner_uid`` (this user) does not own: another user could be
+    listening there to read what the stream says. A missing socket is left to ``connect``."""
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return
+    if uid != owner_uid:
+        raise EngineUntrusted(
+            f"the engine socket {path} belongs to another user (uid {uid}, you are {owner_uid}); "
+            "not connecting to it. Stop whatever made it, or set the engine address to your own"
+        )
+
+
 class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, *, timeout: float) -> None:
+    def __init__(self, path: str, *, timeout: float, owner_uid: int | None = None) -> None:
         super().__init__("localhost", timeout=timeout)
         self.unix_path = path
+        self.owner_uid = os.getuid() if owner_uid is None else owner_uid
 
     def connect(self) -> None:
+        check_socket_owner(self.unix_path, self.owner_uid)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
@@ -105,13 +125,17 @@ class _UnixConnection(http.client.HTTPConnection):
 class EngineClient:
     """Blocking calls to one engine; safe to use from several threads (one connection per call)."""
 
-    def __init__(self, address: EngineAddress, *, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, address: EngineAddress, *, timeout_s: float = 5.0, socket_owner: int | None = None
+    ) -> None:
         self.address = address
         self.timeout_s = timeout_s
+        self.socket_owner = socket_owner
+        """The uid the Unix socket must belong to (``None``: this user's)."""
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
         if self.address.is_unix:
-            return _UnixConnection(self.address.path, timeout=timeout)
+            return _UnixConnection(self.address.path, timeout=timeout, owner_uid=self.socket_owner)
         return http.client.HTTPConnection(self.address.host, self.address.port, timeout=timeout)
 
     def open(
