@@ -38,8 +38,9 @@ class SpeechQueue:
         self.recent_drops: collections.deque[Drop] = collections.deque(maxlen=RECENT_DROPS)
         self._lanes: dict[str, collections.deque[Utterance]] = {p: collections.deque()
                                                                 for p in PRIORITIES}
-        self._recent: dict[tuple[str, str], float] = {}
-        """(normalized text, voice) -> wall-clock time it was put, within the dedupe window."""
+        self._recent: dict[tuple[str, str], tuple[float, str]] = {}
+        """(normalized text, voice) -> (wall-clock time it was put, utterance id), within the
+        dedupe window."""
         self._paused = False
 
     # -- input -----------------------------------------------------------------------------------
@@ -50,12 +51,11 @@ class SpeechQueue:
             return self._drop(u, "duplicate", "duplicate of a queued utterance with the same id")
         key = _dedupe_key(u)
         if u.priority in TEXT_DEDUPED:
-            queued_at = self._recent.get(key)
-            if queued_at is None:  # still queued, but put longer ago than the window
-                queued_at = next((q.created for q in self if q.priority in TEXT_DEDUPED
-                                  and _dedupe_key(q) == key), None)
-            if queued_at is not None:
-                ago = max(0.0, now - queued_at)
+            earlier = self._recent.get(key) or next(  # else still queued, put before the window
+                ((q.created, q.id) for q in self if q.priority in TEXT_DEDUPED
+                 and _dedupe_key(q) == key), None)
+            if earlier is not None and earlier[1] != u.id:
+                ago = max(0.0, now - earlier[0])
                 return self._drop(u, "duplicate", f"duplicate of a line queued {ago:.0f} s ago")
         if len(self) >= self.max_items:
             chat = self._lanes["chat"]
@@ -65,9 +65,15 @@ class SpeechQueue:
                 return self._drop(u, "queue_full", f"queue full ({self.max_items} waiting, "
                                   "none of them chat)")
         self._lanes[u.priority].append(u)
-        if u.priority in TEXT_DEDUPED:
-            self._recent[key] = now
+        if u.priority in TEXT_DEDUPED and key not in self._recent:
+            self._recent[key] = (now, u.id)
         return None
+
+    def requeue(self, u: Utterance) -> None:
+        """Put back an utterance that was popped but not finished (OBS went away): at the front
+        of its priority, never deduped or dropped for a full queue."""
+        if not any(q.id == u.id for q in self):
+            self._lanes[u.priority].appendleft(u)
 
     # -- output ----------------------------------------------------------------------------------
     def pop(self, now: float) -> Utterance | None:
@@ -151,8 +157,8 @@ class SpeechQueue:
 
     def _forget_recent(self, now: float) -> None:
         limit = now - self.dedupe_window_s
-        if self._recent and next(iter(self._recent.values())) < limit:
-            self._recent = {k: t for k, t in self._recent.items() if t >= limit}
+        if self._recent and next(iter(self._recent.values()))[0] < limit:
+            self._recent = {k: v for k, v in self._recent.items() if v[0] >= limit}
 
 
 def _dedupe_key(u: Utterance) -> tuple[str, str]:
