@@ -38,6 +38,13 @@ class TextTooLong(BadRequest):
     code = "text_too_long"
 
 
+class NothingToSpeak(BadRequest):
+    """After normalization no letter or digit is left (only punctuation, symbols, markup or
+    dropped emoji): refused before any backend runs, so it can never count as a backend fault."""
+
+    code = "nothing_to_speak"
+
+
 class UnknownVoice(BadRequest):
     """No installed backend has the requested voice."""
 

@@ -1,44 +1,39 @@
 """Validation and normalization of the text to speak.
 
-Chat is hostile input: control characters, bidi overrides, giant pastes, whitespace floods.
-Everything is normalized the same way before it reaches a backend or the cache key, so
-``"hi  there"`` and ``"hi there"`` are one clip.
+Chat is hostile input: control characters, bidi overrides, zalgo, emoji floods, giant pastes.
+Everything is normalized the same way (``engine.pipeline.normalize``) before it reaches a backend
+or the cache key, so ``"hi  there"`` and ``"hi there"`` are one clip. Text with nothing left to
+speak is refused here, with a reason, so it can never reach a backend and count as its failure.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
+from .errors import BadRequest, NothingToSpeak, TextTooLong
+from .pipeline.normalize import NormalizeOptions, normalize_text, speakable
 
-from .errors import BadRequest, TextTooLong
-
-_ALLOWED_CONTROLS = {"\n", "\r", "\t"}
-_INVISIBLE = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-                                    "\u200b\u200e\u200f\ufeff\u00ad"))
-"""Bidi overrides, zero-width spaces, marks and soft hyphens: stripped, never spoken."""
-_SPACES = re.compile(r"\s+")
+RAW_FACTOR = 64
+"""Raw text longer than this many times ``max_chars`` is refused before normalizing it (repeats
+and emoji floods shrink a lot, but not without bound)."""
 
 
-def normalize(text: object, *, max_chars: int) -> str:
-    """Return the text to speak, or raise ``BadRequest``/``TextTooLong`` with a reason."""
+def normalize(text: object, *, max_chars: int, options: NormalizeOptions | None = None) -> str:
+    """Return the text to speak, or raise ``BadRequest`` (``NothingToSpeak``, ``TextTooLong``)
+    with a reason. ``options`` (emoji naming, the cap on spoken seconds) default to naming each
+    emoji once and no cap."""
     if not isinstance(text, str):
         raise BadRequest(f"'text' must be a string, got {type(text).__name__}")
-    for ch in text:
-        if _is_bad_control(ch):
-            raise BadRequest(f"text contains the control character U+{ord(ch):04X}; "
-                             "remove control characters and send plain text")
-        if 0xD800 <= ord(ch) <= 0xDFFF:
-            raise BadRequest("text contains an unpaired UTF-16 surrogate; send valid Unicode")
-        if unicodedata.category(ch) == "Cn" and ord(ch) >= 0xFFFE and (ord(ch) & 0xFFFE) == 0xFFFE:
-            raise BadRequest(f"text contains the non-character U+{ord(ch):04X}")
-    clean = _SPACES.sub(" ", unicodedata.normalize("NFC", text).translate(_INVISIBLE)).strip()
-    if not clean:
-        raise BadRequest("text is empty: there is nothing to speak")
-    if len(clean) > max_chars:
-        raise TextTooLong(f"text is {len(clean)} characters; the limit is {max_chars} "
+    if len(text) > RAW_FACTOR * max_chars:
+        raise TextTooLong(f"text is {len(text)} characters; the limit is {max_chars} "
                           "(server.max_text_chars)")
+    opts = options or NormalizeOptions()
+    clean = normalize_text(text, opts)
+    if not text.strip():
+        raise NothingToSpeak("text is empty: there is nothing to speak")
+    if not speakable(clean):
+        dropped = ", markup or emoji (text.emoji is drop)" if opts.emoji == "drop" else " or markup"
+        raise NothingToSpeak("text has no letter or digit to speak, only punctuation, symbols, "
+                             f"invisible characters{dropped}: there is nothing to speak")
+    if len(clean) > max_chars:
+        raise TextTooLong(f"text is {len(clean)} characters after normalization; the limit is "
+                          f"{max_chars} (server.max_text_chars)")
     return clean
-
-
-def _is_bad_control(ch: str) -> bool:
-    return unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROLS
