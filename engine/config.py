@@ -18,6 +18,7 @@ import yaml
 from . import validate
 from .backends import REGISTRY, backend_class
 from .errors import ConfigError
+from .pipeline.normalize import EMOJI_MODES, NormalizeOptions
 from .sources import REGISTRY as SOURCES
 from .sources import source_class
 
@@ -145,10 +146,29 @@ class TtsConfig:
 
 
 @dataclass(frozen=True)
+class TextConfig:
+    """How text is normalized before synthesis and the cache key (``engine/pipeline/normalize.py``)."""
+
+    emoji: str = field(default="name", metadata={"choices": EMOJI_MODES})
+    """``name``: each distinct emoji in a message is spoken once by its CLDR name (in Chinese
+    for Chinese lines); ``drop``: emoji are removed, and a message of only emoji is refused."""
+    max_emoji_names: int = field(default=3, metadata={"min": 0, "max": 50})
+    """At most this many emoji names are spoken per message; further emoji are dropped."""
+    max_chat_seconds: float = field(default=20.0, metadata={"min": 0, "max": 3600})
+    """Chat text is cut at a word to about this many spoken seconds (estimated at ~15 characters/s,
+    ~5/s for Chinese, Japanese, Korean) before synthesis; 0: no cap. Other priorities are not cut."""
+
+    def options(self, *, chat: bool) -> NormalizeOptions:
+        return NormalizeOptions(emoji=self.emoji, max_emoji_names=self.max_emoji_names,
+                                max_seconds=self.max_chat_seconds if chat else 0.0)
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
+    text: TextConfig = field(default_factory=TextConfig)
     data_dir: str = "~/.local/share/streamer-tts"
     """Downloaded voices and other engine data."""
     log_level: str = field(default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR")})
