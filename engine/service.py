@@ -89,7 +89,9 @@ class Engine:
         """Validate a request mapping (API or CLI) into a ``SynthesisRequest``. Every field is
         checked for type and range, and a refusal names the field (``BadRequest``)."""
         limits = self.config.server
-        text = normalize(data.get("text"), max_chars=limits.max_text_chars)
+        chat = data.get("priority", "chat") == "chat"  # the spoken-seconds cap is for chat
+        text = normalize(data.get("text"), max_chars=limits.max_text_chars,
+                         options=self.config.text.options(chat=chat))
         voice, backend = voice_name(data.get("voice")), _opt_str(data, "backend")
         priority = data.get("priority", "chat")
         if not isinstance(priority, str) or priority not in PRIORITY_RANK:
