@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any
+import re
+from dataclasses import dataclass, replace
+from typing import Any, Final
 
 from .audio import BYTES_PER_SECOND
 from .backends import Backend
@@ -21,15 +22,24 @@ from .breaker import CircuitBreaker
 from .config import EngineConfig
 from .errors import BackendError, EngineError, NoBackendLeft, UnknownBackend, UnknownVoice
 from .jobs import Job, Skip, SynthesisRequest
+from .pipeline.language import NoVoiceForLanguage, base_language
 from .ratelimit import RateLimiter
 
 _LOGGER = logging.getLogger(__name__)
+_LOCALE_VOICE: Final = re.compile(r"[a-z]{2,3}[-_][A-Za-z]{2}[-_]")
+"""Voice names that start with a locale (``zh-CN-XiaoxiaoNeural``, ``zh_CN-huayan-medium``)."""
+PIPER_SUGGESTIONS: Final = {"en": "en_US-lessac-medium", "zh": "zh_CN-huayan-medium",
+                            "ru": "ru_RU-irina-medium", "es": "es_ES-davefx-medium",
+                            "de": "de_DE-thorsten-medium", "fr": "fr_FR-siwis-medium"}
+"""Piper catalogue voices named in the fix of a "no voice" refusal when config names none."""
 
 
 @dataclass(frozen=True)
 class Candidate:
     backend: str
     voice: str
+    language: str = ""
+    """ISO 639-1 code of the language the voice speaks here (``""``: not known)."""
 
 
 @dataclass
@@ -60,37 +70,117 @@ class Router:
                  tts.primary_backend, *tts.fallback_backends, *self.backends]
         return [n for n in dict.fromkeys(names) if n]
 
-    async def plan(self, request: SynthesisRequest) -> tuple[list[Candidate], list[Skip]]:
-        """Candidates in order with their voices, and the backends left out at once."""
+    async def plan(self, request: SynthesisRequest, *, language: str | None = None
+                   ) -> tuple[list[Candidate], list[Skip]]:
+        """Candidates in order with their voices, and the backends left out at once. Every
+        candidate speaks the request's language: that of the voice it names, else ``language``
+        (detected by the caller), else ``tts.default_language``. Raises ``NoVoiceForLanguage``
+        when no backend has a voice for it (unless ``tts.missing_language_voice`` is default)."""
         if request.backend is not None and request.backend not in self.backends:
             reason = self.unavailable.get(request.backend, "not enabled in config.yaml")
             raise UnknownBackend(f"backend {request.backend!r} is not available ({reason}); "
                                  f"available: {', '.join(self.backends) or 'none'}")
+        tts = self.config.tts
+        if request.voice is not None:
+            language = await self._language_of_voice(request.voice, request.backend)
+        language = language or request.language or tts.default_language
+        candidates, skipped = await self._candidates(request, language)
+        if not candidates and any(s.reason == f"no voice for {language}" for s in skipped):
+            if tts.missing_language_voice == "default" and language != tts.default_language:
+                _LOGGER.info("No voice for %s: reading it with the default voices", language)
+                plain = replace(request, voice=None, language=tts.default_language)
+                more, also = await self._candidates(plain, tts.default_language)
+                return more, skipped + also
+            raise NoVoiceForLanguage(self._no_voice_message(language, skipped), language=language)
+        if not candidates:
+            raise NoBackendLeft("no backend is available: " +
+                                "; ".join(f"{s.backend}: {s.reason}" for s in skipped))
+        return candidates, skipped
+
+    async def _candidates(self, request: SynthesisRequest, language: str
+                          ) -> tuple[list[Candidate], list[Skip]]:
         candidates, skipped = [], []
-        voice_found = request.voice is None
         for name in self.order(request):
             backend = self.backends.get(name)
             if backend is None:
                 skipped.append(Skip(name, self.unavailable.get(name, "disabled")))
                 continue
-            try:
-                voice = await backend.resolve_voice(request.voice)
-                voice_found = True
-            except UnknownVoice:
-                if request.backend == name:
-                    raise
-                voice = await backend.resolve_voice(None)
-            candidates.append(Candidate(name, voice))
-        if not voice_found:
-            raise UnknownVoice(f"no enabled backend has the voice {request.voice!r}; "
-                               "GET /v1/voices lists them")
+            voice = await self._voice_on(name, request, language)
+            if voice is None:
+                skipped.append(Skip(name, f"no voice for {language}"))
+                continue
+            candidates.append(Candidate(name, voice, language))
         if request.voice is not None:  # backends that know the voice go first
             known = [c for c in candidates if c.voice == request.voice]
             candidates = known + [c for c in candidates if c not in known]
-        if not candidates:
-            raise NoBackendLeft("no backend is available: " +
-                                "; ".join(f"{s.backend}: {s.reason}" for s in skipped))
         return candidates, skipped
+
+    async def _voice_on(self, name: str, request: SynthesisRequest, language: str) -> str | None:
+        """Backend ``name``'s voice for the request: the voice it names when this backend has
+        it, else the one configured for the language (``tts.languages``), else its default voice
+        when that speaks the language, else any voice it has installed for the language."""
+        backend = self.backends[name]
+        if request.voice is not None:
+            try:
+                return await backend.resolve_voice(request.voice)
+            except UnknownVoice:
+                if request.backend == name:
+                    raise
+        configured = self.config.tts.languages.get(language, {}).get(name)
+        if configured:
+            try:
+                return await backend.resolve_voice(configured)
+            except UnknownVoice:
+                _LOGGER.debug("%s has no voice %s (configured for %s)", name, configured, language)
+        try:
+            default = await backend.resolve_voice(None)
+        except UnknownVoice:
+            default = None
+        if default is not None and await self._voice_language(backend, default) == language:
+            return default
+        finder = getattr(backend, "voice_for_language", None)
+        return await finder(language) if finder is not None else None
+
+    async def _voice_language(self, backend: Backend, voice: str) -> str:
+        own = getattr(backend, "voice_language", None)
+        tag = await own(voice) if own is not None else ""
+        return base_language(tag or voice)
+
+    async def _language_of_voice(self, voice: str, only: str | None) -> str:
+        """The language of a voice named in a request: from the backend that has it, else from
+        its name (``zh-CN-XiaoxiaoNeural`` -> zh, so another backend's Chinese voice can speak);
+        ``UnknownVoice`` when no backend has it and its name shows no language."""
+        for name, backend in self.backends.items():
+            if only is not None and name != only:
+                continue
+            try:
+                resolved = await backend.resolve_voice(voice)
+            except UnknownVoice:
+                continue
+            return await self._voice_language(backend, resolved)
+        language = base_language(voice) if _LOCALE_VOICE.match(voice) else ""
+        if not language:
+            raise UnknownVoice(f"no enabled backend has the voice {voice!r}; "
+                               "GET /v1/voices lists them")
+        return language
+
+    def _no_voice_message(self, language: str, skipped: list[Skip]) -> str:
+        return (f"no voice for {language} (" + "; ".join(f"{s.backend}: {s.reason}" for s in skipped)
+                + "). " + self.fix_for(language))
+
+    def fix_for(self, language: str) -> str:
+        """How to get a voice for ``language``, as one sentence."""
+        voices = self.config.tts.languages.get(language, {})
+        piper, edge = voices.get("piper") or PIPER_SUGGESTIONS.get(language), voices.get("edge")
+        fixes = []
+        if piper:
+            fixes.append(f"download a Piper voice: `python -m engine download-voice {piper}` (offline)")
+        if edge:
+            fixes.append(f"enable Edge for {edge} (tts.backends.edge.enabled: true; needs the internet)")
+        if not fixes:
+            fixes.append(f"add a voice for it under tts.languages.{language} in config.yaml")
+        return ("To speak " + language + ", " + ", or ".join(fixes) +
+                "; or set tts.missing_language_voice: default to read it with the default voice.")
 
     def blocked_reason(self, name: str, *, claim: bool = False) -> str | None:
         """Why backend ``name`` is skipped now (``None``: usable). Only ``run`` passes
@@ -117,9 +207,12 @@ class Router:
             if job.size_bytes:  # audio already left: falling back would repeat it
                 break
         if not job.done:
+            lacking = {s.reason[len("no voice for "):] for s in job.skipped
+                       if s.reason.startswith("no voice for ")}
             job.finish("failed", job.error or NoBackendLeft(
                 "every backend failed or was skipped: " +
-                "; ".join(f"{s.backend}: {s.reason}" for s in job.skipped)))
+                "; ".join(f"{s.backend}: {s.reason}" for s in job.skipped) +
+                "".join(f". {self.fix_for(lang)}" for lang in sorted(lacking))))
         return None
 
     async def _try(self, job: Job, cand: Candidate) -> bool:

@@ -5,17 +5,20 @@ The HTTP/WebSocket server, the CLI's ``say`` and the benchmarks all call ``Engin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
-from . import __version__
+from . import __version__, mixed
 from .backends import Backend, BackendContext, backend_class
 from .cache import ClipCache, cache_key
 from .config import EngineConfig
 from .errors import BackendUnavailable, BadRequest, EngineError
 from .jobs import MAX_DEADLINE_MS, PRIORITY_RANK, Job, SynthesisRequest
 from .metrics import Metrics
+from .pipeline.language import LanguageDetector, Run
 from .router import Candidate, Router
 from .scheduler import Scheduler
 from .text import normalize
@@ -41,9 +44,14 @@ class Engine:
         self.started_at = time.time()
         self._jobs: dict[str, Job] = {}
         self.metrics = Metrics(self)
+        tts = config.tts
+        self.languages = LanguageDetector.shared(tts.languages, default=tts.default_language)
+        """Splits text into language runs (``pipeline.language``)."""
+        self._languages_loaded: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
         """Start every enabled backend; one that cannot start is reported, not fatal."""
+        self._languages_loaded = asyncio.ensure_future(asyncio.to_thread(self.languages.load))
         self.gpu = self._start_gpu()
         context = BackendContext(data_dir=self.config.data_path(), gpu=self.gpu, extra=self.extra)
         for name in self.config.enabled_backends():
@@ -110,6 +118,11 @@ class Engine:
         """A job for the request: shared if identical work is in flight, finished at once on a
         cache hit, queued otherwise. Raises ``Busy``, ``UnknownVoice``, ``UnknownBackend``."""
         assert self.router is not None, "Engine.start() was not awaited"
+        runs = await self._runs(request)
+        if len(runs) > 1:
+            return await self._submit_mixed(request, runs)
+        if runs:
+            request = replace(request, language=runs[0].language)
         candidates, skipped = await self.router.plan(request)
         key = self._key(request.text, candidates[0])
         shared = self.scheduler.find(key)
@@ -127,6 +140,40 @@ class Engine:
                 return job
         return self.scheduler.submit(job)
 
+    async def _runs(self, request: SynthesisRequest) -> list[Run]:
+        """The text's language runs; none when the request names its voice or language."""
+        if request.voice is not None or request.language is not None:
+            return []
+        if self._languages_loaded is None:
+            self._languages_loaded = asyncio.ensure_future(asyncio.to_thread(self.languages.load))
+        if not self._languages_loaded.done():  # models load in the background from start()
+            await asyncio.shield(self._languages_loaded)
+        return self.languages.runs(request.text)
+
+    async def _submit_mixed(self, request: SynthesisRequest, runs: list[Run]) -> Job:
+        """One job for a mixed-language message: every run spoken by its language's voice."""
+        assert self.router is not None
+        parts = await mixed.plan_runs(self.router, request, runs)
+        key = mixed.mixed_key(parts, self._key)
+        shared = self.scheduler.find(key)
+        if shared is not None:
+            return shared
+        spoken = [p for p in parts if p.plan]
+        job = Job(request, key, plan=spoken[0].plan, runs=parts)
+        self._remember(job)
+        if self.cache is not None and all(self.router.blocked_reason(p.plan[0].backend) is None
+                                          for p in spoken):
+            pcm = await self.cache.get(key)
+            if pcm is not None:
+                for p in spoken:
+                    p.backend, p.voice = p.plan[0].backend, p.plan[0].voice
+                job.begin(spoken[0].plan[0].backend, spoken[0].plan[0].voice, cached=True)
+                job.append(pcm)
+                job.finish("done")
+                self.metrics.observe(job)
+                return job
+        return self.scheduler.submit(job)
+
     def _key(self, text: str, cand: Candidate) -> str:
         backend = self.backends[cand.backend]
         return cache_key(text=text, backend=cand.backend, voice=cand.voice,
@@ -134,11 +181,25 @@ class Engine:
 
     async def _run_job(self, job: Job) -> None:
         assert self.router is not None
+        if job.runs:
+            await self._run_mixed(job)
+            return
         served = await self.router.run(job, job.plan)
         if served is None:
             return
         if self.cache is not None and job.size_bytes:  # before finishing: a repeat is then a hit
             await self.cache.put(self._key(job.request.text, served), job.pcm())
+        job.finish("done")
+        self.metrics.observe(job)
+
+    async def _run_mixed(self, job: Job) -> None:
+        assert self.router is not None
+        whole = await mixed.speak_runs(self.router, job, pause_ms=self.config.tts.language_pause_ms)
+        if not job.size_bytes:
+            job.finish("failed", mixed.failure(job))
+            return
+        if self.cache is not None and whole:
+            await self.cache.put(job.key, job.pcm())
         job.finish("done")
         self.metrics.observe(job)
 
@@ -201,13 +262,12 @@ def voice_name(value: object) -> str | None:
     chosen by name only: anything that looks like a file path is refused before any file is
     touched, with the same reply whether or not such a file exists. Paths to voice files belong
     in config.yaml (``tts.backends.piper.voice``)."""
-    voice = _opt_str({"voice": value}, "voice")
-    if voice is not None and (any(mark in voice for mark in _PATH_MARKS)
-                              or voice.lower().endswith(".onnx")):
+    if isinstance(value, str) and (any(mark in value for mark in _PATH_MARKS)
+                                   or value.lower().endswith(".onnx")):
         raise BadRequest("'voice' must be a voice name from GET /v1/voices (such as "
                          "en_US-joe-medium), not a file path; voice files are set in config.yaml "
                          "(tts.backends.piper.voice)")
-    return voice
+    return _opt_str({"voice": value}, "voice")
 
 
 def _show(value: object) -> str:

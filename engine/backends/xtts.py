@@ -141,6 +141,10 @@ class XttsBackend(Backend):
         raise UnknownVoice(f"unknown XTTS voice {voice!r}; put a reference clip {voice}.wav in "
                            f"{self.voices_dir}. Available: {', '.join(names) or 'none'}")
 
+    async def voice_language(self, voice: str) -> str:
+        """Every XTTS voice speaks the configured ``language`` (one per engine for now)."""
+        return self.options.language
+
     async def list_voices(self) -> list[Voice]:
         clips = self._clips()
         lang = self.options.language
