@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from engine import config
+from engine.errors import ConfigError
 from engine.pipeline.events import ChatMessage, StreamEvent
 from engine.secrets import Secrets
 from engine.sources import SourceEvent
@@ -69,6 +71,8 @@ async def make_source(events: list[SourceEvent]) -> AsyncIterator[MakeSource]:
     yield make
     for src in made:
         await src.close()
+    leftover = [t for t in asyncio.all_tasks() if t.get_name() == "source-twitch" and not t.done()]
+    assert not leftover, "close() left the reader running"
 
 
 async def test_registers_on_ngircd_despite_cap_nak_and_reads_chat(
@@ -140,6 +144,27 @@ def test_backoff_doubles_with_jitter_and_is_capped() -> None:
     for n, wait in enumerate(waits[:3], start=1):
         assert 0.8 * 2 ** (n - 1) <= wait <= 1.2 * 2 ** (n - 1)
     assert max(waits) <= 8.0 and waits[-1] == 8.0 and src.backoff_s(10_000) == 8.0
+
+
+def test_config_sources_section() -> None:
+    cfg = config.parse({"sources": {"twitch": {"enabled": True, "channel": "#Streamer", "tls": False}}})
+    assert isinstance(cfg.sources["twitch"], TwitchOptions) and cfg.enabled_sources() == ["twitch"]
+    assert cfg.sources["twitch"].port == 6697 and not cfg.sources["twitch"].tls
+    assert config.parse({}).source_options("twitch") == TwitchOptions()  # off unless configured
+
+
+@pytest.mark.parametrize(("sources", "message"), [
+    ({"irc": {}}, "sources.irc: unknown source"),
+    ({"twitch": {"port": 70000}}, "sources.twitch.port: 70000 is out of range"),
+    ({"twitch": {"oauth": "oauth:abc"}}, "sources.twitch.oauth: unknown key"),  # secrets live elsewhere
+    ({"twitch": {"enabled": True}}, "sources.twitch.channel: required when enabled"),
+    ({"twitch": {"channel": "chan\r\nPRIVMSG #x :hi"}}, "sources.twitch.channel: letters"),
+    ({"twitch": {"nick": "two words"}}, "sources.twitch.nick: not a valid IRC nick"),
+    ("twitch", "sources: expected a mapping"),
+])
+def test_config_refuses_bad_sources(sources: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config.parse({"sources": sources})
 
 
 # -- Twitch's dialect over TLS ---------------------------------------------------------------------

@@ -80,6 +80,9 @@ class TwitchSource(Source):
         self._ssl_context = ssl_context
         self._rng = rng or random.Random()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        """Set by ``close``: the loops end even if a cancellation was swallowed (Python 3.11's
+        ``wait_for`` loses one that races with its inner future finishing)."""
         self._writer: asyncio.StreamWriter | None = None
         self.nick = ""
         """The nick of the current (or last) connection."""
@@ -104,17 +107,21 @@ class TwitchSource(Source):
     async def start(self) -> None:
         if self._task is None:
             self.check_options(self.options, "sources.twitch")
+            self._stopping = False
             self._set_state("connecting", f"connecting to {self.address}")
             self._task = asyncio.create_task(self._run(), name="source-twitch")
 
     async def close(self) -> None:
         task, self._task = self._task, None
+        self._stopping = True
         writer = self._writer
         if writer is not None and not writer.is_closing():
             writer.write(b"QUIT :bye\r\n")
         if task is not None:
-            task.cancel()
-            await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
+            deadline = time.monotonic() + CLOSE_TIMEOUT_S
+            while not task.done() and time.monotonic() < deadline:
+                task.cancel()  # again, in case one was swallowed
+                await asyncio.wait({task}, timeout=0.1)
             if not task.done():
                 _LOGGER.warning("twitch: reader did not stop within %.1f s", CLOSE_TIMEOUT_S)
         if self._writer is not None:
@@ -124,7 +131,7 @@ class TwitchSource(Source):
     # -- connection loop ---------------------------------------------------------------------------
     async def _run(self) -> None:
         attempt = 0
-        while True:
+        while not self._stopping:
             joined_at: list[float] = []
             try:
                 await self._session(joined_at)
@@ -135,6 +142,12 @@ class TwitchSource(Source):
                 end = _End(f"no connection within {self.options.connect_timeout_s:g} s")
             except OSError as exc:  # ssl.SSLError is an OSError too
                 end = _End(f"disconnected ({exc.strerror or exc or type(exc).__name__})")
+            except Exception as exc:  # a bug must not end reading for good: log it, retry
+                _LOGGER.exception("twitch: the reader failed")
+                self._errors += 1
+                end = _End(f"internal error ({type(exc).__name__})")
+            if self._stopping:
+                return
             stable = bool(joined_at) and time.monotonic() - joined_at[0] >= self.STABLE_S
             attempt = 1 if (end.reset or stable) else attempt + 1
             delay = self.backoff_s(attempt)
@@ -191,7 +204,7 @@ class TwitchSource(Source):
         session = _Session(self, writer)
         deadline = time.monotonic() + self.options.connect_timeout_s
         pinged = False
-        while True:
+        while not self._stopping:
             if session.registered:
                 timeout = self.options.idle_ping_s * (0.25 if pinged else 1.0)
             else:
