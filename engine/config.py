@@ -19,6 +19,7 @@ from . import validate
 from .backends import REGISTRY, backend_class
 from .errors import ConfigError
 from .pipeline.normalize import EMOJI_MODES, NormalizeOptions
+from .pipeline.options import ChatOptions, EventOptions, SpeechOptions
 from .sources import REGISTRY as SOURCES
 from .sources import source_class
 
@@ -169,6 +170,12 @@ class EngineConfig:
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
     text: TextConfig = field(default_factory=TextConfig)
+    chat: ChatOptions = field(default_factory=ChatOptions)
+    """Which chat lines are spoken and how (filters, template, voices)."""
+    events: EventOptions = field(default_factory=EventOptions)
+    """Stream events (subs, raids, bits, donations, ...): on/off, templates, minimum amounts."""
+    speech: SpeechOptions = field(default_factory=SpeechOptions)
+    """The speech queue: deadlines, size, dedupe, parts, journal."""
     data_dir: str = "~/.local/share/streamer-tts"
     """Downloaded voices and other engine data."""
     log_level: str = field(default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR")})

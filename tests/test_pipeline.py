@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import validate
+from engine import config, validate
 from engine.errors import ConfigError
 from engine.pipeline.events import Announcement, ChatMessage, StreamEvent
 from engine.pipeline.filters import remove_links, strip_prefix
@@ -325,3 +325,12 @@ def test_options_from_config_mappings() -> None:
     with pytest.raises(ConfigError, match=r"speech\.max_queue"):
         validate.from_mapping(SpeechOptions, {"max_queue": 0}, "speech")
     assert replace(SpeechOptions(), max_queue=5).max_queue == 5
+
+
+def test_shipped_config_yaml_matches_the_defaults() -> None:
+    shipped = config.load(Path(__file__).resolve().parent.parent / "config.yaml")
+    assert shipped.chat == ChatOptions() and shipped.speech == SpeechOptions()
+    defaults = EventOptions()
+    for kind in ("sub", "resub", "gift", "raid", "bits", "donation", "follow", "member",
+                 "superchat", "supersticker", "merch", "gift_item", "guard"):
+        assert shipped.events.kind(kind) == defaults.kind(kind), kind
