@@ -31,6 +31,7 @@ KNOWN_SECRETS: dict[str, str] = {
     "streamlabs_token": "StreamLabs socket API token",
     "youtube_api_key": "YouTube Data API key",
     "bilibili_sessdata": "Bilibili SESSDATA cookie",
+    "bilibili_buvid3": "Bilibili buvid3 cookie (the browser id sent with SESSDATA)",
 }
 """Every secret the engine knows, by name. A new source adds its secrets here."""
 ENV_PREFIX = "STREAMER_TTS_"

@@ -1,0 +1,220 @@
+"""The Bilibili source against a loopback fake of the live API and danmu WebSocket servers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from engine.errors import ConfigError
+from engine.pipeline.events import ChatMessage, StreamEvent
+from engine.secrets import Secrets
+from engine.sources import SourceEvent, source_class
+from engine.sources.bilibili import BilibiliOptions, BilibiliSource
+from engine.sources.bilibili_events import Gift, GiftMerger
+
+from .bilibili_fake import OWNER_UID, ROOM_ID, SHORT_ID, TOKEN, USER_UID, FakeBilibili, danmu, gift
+
+SESSDATA = "sessdata-abcdef0123456789"
+BUVID = "buvid3-F00D-CAFE-1234"
+
+
+async def until(check: Callable[[], bool], *, timeout_s: float = 10.0, what: str = "") -> None:
+    end = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what or check}")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeBilibili]:
+    server = FakeBilibili(hosts=2)
+    await server.start()
+    yield server
+    await server.close()
+
+
+def make(fake: FakeBilibili, events: list[SourceEvent], *, secrets: Secrets | None = None,
+         **options: Any) -> BilibiliSource:
+    opts = BilibiliOptions(**{"enabled": True, "room_id": SHORT_ID, "api_base": fake.base,
+                              "account_api_base": fake.base, "tls": False, "gift_merge_s": 0.3,
+                              "heartbeat_s": 0.2, "reconnect_max_s": 0.3, "connect_timeout_s": 3.0,
+                              **options})
+    return BilibiliSource(opts, emit=events.append, secrets=secrets or Secrets(),
+                          rng=random.Random(1))
+
+
+@pytest.fixture
+def events() -> list[SourceEvent]:
+    return []
+
+
+async def test_registry_names_the_class() -> None:
+    assert source_class("bilibili") is BilibiliSource
+
+
+async def test_danmu_superchat_guard_follow_over_brotli_zlib_and_plain(
+        fake: FakeBilibili, events: list[SourceEvent]) -> None:
+    source = make(fake, events)
+    await source.start()
+    try:
+        await until(lambda: source.status().state == "connected", what="connected")
+        assert fake.requests[0][:2] == ("/room/v1/Room/room_init", {"id": str(SHORT_ID)})
+        assert fake.requests[1][1] == {"id": str(ROOM_ID), "type": "0"}
+        assert fake.hosts[0].auths == [{"uid": 0, "roomid": ROOM_ID, "protover": 3, "platform": "web",
+                                        "type": 2, "key": TOKEN}]
+        assert "anonymous" in source.status().detail
+        await fake.send([danmu("你好主播"), danmu("我是主播", OWNER_UID, "主播"),
+                         danmu("房管来了", 7, "房管", admin=1, guard=3)], ver=3)
+        await fake.send([{"cmd": "SUPER_CHAT_MESSAGE", "data": {
+            "price": 30, "message": "加油", "uid": 8, "user_info": {"uname": "土豪"}}},
+            {"cmd": "GUARD_BUY", "data": {"uid": 9, "username": "舰长君", "guard_level": 3,
+                                          "num": 1, "price": 198000, "gift_name": "舰长"}},
+            {"cmd": "INTERACT_WORD", "data": {"uid": 10, "uname": "路人", "msg_type": 1}},
+            {"cmd": "INTERACT_WORD", "data": {"uid": 11, "uname": "新粉丝", "msg_type": 2}}], ver=2)
+        await fake.send([{"cmd": "ONLINE_RANK_COUNT", "data": {"count": 3}},
+                         {"cmd": "DANMU_MSG", "info": []}, danmu("最后一条")], ver=0)
+        await until(lambda: len(events) == 7, what="seven events")
+        await until(lambda: source.popularity > 1000 and fake.hosts[0].heartbeats >= 2,
+                    what="heartbeats answered")
+    finally:
+        await source.close()
+    chats = [e for e in events if isinstance(e, ChatMessage)]
+    assert [(c.text, c.login, c.user_id, c.channel, c.roles) for c in chats] == [
+        ("你好主播", "观众甲", "1001", str(ROOM_ID), frozenset()),
+        ("我是主播", "主播", str(OWNER_UID), str(ROOM_ID), frozenset({"broadcaster"})),
+        ("房管来了", "房管", "7", str(ROOM_ID), frozenset({"moderator", "subscriber"})),
+        ("最后一条", "观众甲", "1001", str(ROOM_ID), frozenset())]
+    stream = [e for e in events if isinstance(e, StreamEvent)]
+    assert [(e.kind, e.user, e.message, e.amount, e.currency, e.count) for e in stream] == [
+        ("superchat", "土豪", "加油", 30.0, "CNY", 0),
+        ("guard", "舰长君", "舰长", 198.0, "CNY", 1),
+        ("follow", "新粉丝", "", 0.0, "", 0)]
+    status = source.status()
+    assert (status.state, status.events, status.errors, status.connects) == ("off", 7, 1, 1)
+
+
+async def test_gift_bursts_become_one_event_each(fake: FakeBilibili, events: list[SourceEvent]) -> None:
+    source = make(fake, events, gift_merge_s=0.5)
+    await source.start()
+    try:
+        await until(lambda: source.status().state == "connected", what="connected")
+        await fake.send([gift(1, "甲", "辣条", combo="c1"), gift(1, "甲", "辣条", combo="c1")], ver=3)
+        await fake.send([gift(1, "甲", "辣条", 3, combo="c1"), gift(2, "乙", "辣条")], ver=2)
+        await fake.send([gift(1, "甲", "小心心", 1, price=0)], ver=0)
+        await asyncio.sleep(0.2)
+        assert events == []  # still inside the window
+        await fake.send([gift(1, "甲", "辣条", 15, combo="c2"),
+                         {"cmd": "COMBO_SEND", "data": {"uid": 1, "uname": "甲", "gift_name": "辣条",
+                                                        "combo_num": 5, "total_num": 5,
+                                                        "batch_combo_id": "c1"}}], ver=3)
+        await until(lambda: len(events) == 3, what="three merged gifts")
+        await fake.send([gift(3, "丙", "B坷垃")], ver=3)
+        await until(lambda: source._merger.pending == 1, what="a pending gift")
+    finally:
+        await source.close()  # flushes the pending one
+    got = sorted((e.user, e.message, e.count, e.amount) for e in events if isinstance(e, StreamEvent))
+    assert got == [("丙", "B坷垃", 1, 0.1), ("乙", "辣条", 1, 0.1), ("甲", "小心心", 1, 0.0),
+                   ("甲", "辣条", 20, 2.0)]
+    assert all(e.kind == "gift_item" for e in events if isinstance(e, StreamEvent))
+
+
+async def test_combo_totals_add_only_gifts_not_seen() -> None:
+    out: list[StreamEvent] = []
+    merger = GiftMerger(window_s=0, emit=out.append)
+    merger.add(Gift(1, "甲", "辣条", 2, combo_id="c"))
+    merger.add(Gift(1, "甲", "辣条", 0, combo_id="c", combo_total=2))  # nothing new
+    merger.add(Gift(1, "甲", "辣条", 0, combo_id="c", combo_total=6))  # 4 we never saw
+    assert [e.count for e in out if e.count] == [2, 4]
+
+
+async def test_a_killed_host_is_replaced_by_the_next(fake: FakeBilibili, events: list[SourceEvent]) -> None:
+    source = make(fake, events)
+    await source.start()
+    try:
+        await until(lambda: source.status().state == "connected", what="connected")
+        assert source.host == f"127.0.0.1:{fake.hosts[0].port}"
+        await fake.send([danmu("before")])
+        await until(lambda: len(events) == 1, what="first danmu")
+        await fake.stop_host(fake.hosts[0])
+        await until(lambda: len(fake.hosts[1].auths) == 1 and source.status().state == "connected",
+                    what="reconnected to host 1")
+        assert source.host == f"127.0.0.1:{fake.hosts[1].port}"
+        await fake.send([danmu("after")], host=1)
+        await until(lambda: len(events) == 2, what="danmu from host 1")
+        assert source.status().connects == 2
+    finally:
+        await source.close()
+    assert [e.text for e in events if isinstance(e, ChatMessage)] == ["before", "after"]
+
+
+async def test_login_cookie_is_sent_and_never_logged(fake: FakeBilibili, events: list[SourceEvent],
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.logged_in_sessdata = SESSDATA
+    secrets = Secrets({"bilibili_sessdata": SESSDATA, "bilibili_buvid3": BUVID})
+    source = make(fake, events, secrets=secrets)
+    await source.start()
+    try:
+        await until(lambda: source.status().state == "connected", what="connected")
+        assert f"uid {USER_UID}" in source.status().detail
+        await fake.send([danmu("hi")])
+        await until(lambda: len(events) == 1, what="danmu")
+    finally:
+        await source.close()
+    assert all(cookie == f"SESSDATA={SESSDATA}; buvid3={BUVID}" for _, _, cookie in fake.requests)
+    assert {p for p, _, _ in fake.requests} >= {"/x/web-interface/nav", "/room/v1/Room/room_init"}
+    auth = fake.hosts[0].auths[0]
+    assert (auth["uid"], auth["buvid"]) == (USER_UID, BUVID)
+    assert SESSDATA not in caplog.text and BUVID not in caplog.text
+    assert "bilibili" in caplog.text  # the source did log
+
+
+@pytest.mark.parametrize("setup, state, words", [
+    ("bad_cookie", "auth_failed", "cookie was refused"),
+    ("auth_refused", "auth_failed", "refused the auth packet"),
+    ("no_room", "offline", "not found"),
+    ("risk_control", "reconnecting", "getDanmuInfo refused"),
+])
+async def test_failures_show_a_clear_state(fake: FakeBilibili, events: list[SourceEvent], setup: str,
+                                           state: str, words: str) -> None:
+    secrets = Secrets({"bilibili_sessdata": SESSDATA}) if setup == "bad_cookie" else Secrets()
+    for host in fake.hosts:
+        host.auth_code = -101 if setup == "auth_refused" else 0
+    fake.danmu_info_code = -352 if setup == "risk_control" else 0
+    source = make(fake, events, secrets=secrets, room_id=999 if setup == "no_room" else SHORT_ID,
+                  reconnect_max_s=30)
+    await source.start()
+    try:
+        await until(lambda: words in source.status().detail, what=words)
+        assert source.status().state == state
+        assert "retrying in" in source.status().detail
+    finally:
+        await source.close()
+    assert source.status().state == "off"
+
+
+async def test_bad_frames_are_counted_and_skipped(fake: FakeBilibili, events: list[SourceEvent]) -> None:
+    source = make(fake, events)
+    await source.start()
+    try:
+        await until(lambda: source.status().state == "connected", what="connected")
+        await fake.send_raw(b"\x00\x00\x00\x20\x00\x12junk")
+        await fake.send([danmu("still here")], ver=2)
+        await until(lambda: len(events) == 1, what="danmu after junk")
+        assert source.status().errors == 1 and source.status().connects == 1
+    finally:
+        await source.close()
+
+
+def test_options_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"sources\.bilibili\.room_id"):
+        BilibiliSource.check_options(BilibiliOptions(enabled=True), "sources.bilibili")
+    with pytest.raises(ConfigError, match="api_base"):
+        BilibiliSource.check_options(BilibiliOptions(api_base="ftp://x"), "sources.bilibili")
