@@ -1,354 +1,276 @@
-"""The plugin's state, driven from OBS's timer: settings, the engine link, chat, the queue.
+"""The plugin's state, changed only on the timer's thread: settings, the engine link, the parts
+being played, the status.
 
-Every other thread (IRC reader, engine workers, hotkeys, frontend events) only puts tuples into
-``inbox``; ``tick()`` (OBS's timer) drains it, so all state changes happen on one thread and no
-OBS thread ever waits on the network.
+OBS's callbacks and the plugin's worker threads only ``post()`` typed messages (``messages.py``);
+``tick()`` drains them through ``HANDLERS`` (message class -> method) and drives playback, so all
+state changes happen on one thread and no OBS thread ever waits on the network or a join.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
+import uuid
+import webbrowser
+from collections.abc import Callable
 from typing import Any
 
 import obs_media
 from engine_client import EngineAddress
-from engine_link import EngineLink, SubmitRequest
-from filters import ChatFilter, ChatLine, render
-from playback import Message, PlaybackQueue, split_sentences
+from engine_link import EngineLink
+from messages import (Announcement, CancelReceived, Control, ControlDone, ControlFailed, EngineDown,
+                      EngineUp, EventDelivered, EventDropped, Fetched, FetchFailed, FrontendLoaded,
+                      HealthReport, HotkeyPressed, Note, OpenPageClicked, PlaybackReport, PlayReceived,
+                      SceneChanged, SettingsChanged, Subscribed, SubscribeFailed, TestClicked,
+                      VoicesListed)
+from playback import Outcome, PartQueue
 from settings import PluginSettings
-from twitch_irc import IrcReader
+from status import status_text
+from templates import render
 
 _LOGGER = logging.getLogger("streamer_tts.controller")
 MAX_INBOX_PER_TICK = 200
+CONTROLS = {"skip": "skip", "clear": "clear", "pause": "toggle_pause"}
+"""Hotkey action -> ``POST /v1/control`` command."""
 
 
 class Controller:
     def __init__(self) -> None:
-        self.inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self.inbox: queue.Queue[Any] = queue.Queue()
         self.settings = PluginSettings()
         self.player = obs_media.MediaPlayer(self.settings.media_source)
-        self.queue = PlaybackQueue(self.player, on_event=self._on_playback)
-        self.filter = ChatFilter(self.settings)
+        self.parts = PartQueue(self.player)
         self.link: EngineLink | None = None
-        self.irc: IrcReader | None = None
+        self.early: list[Announcement] = []
+        """Events made before the first settings arrived (no link yet)."""
         self.engine_state = "not checked yet"
         self.engine_health: dict[str, Any] = {}
-        self.chat_state = "off"
+        self.subscription = "not open yet"
+        self.subscribe_refusal = 0
+        """HTTP status of the subscription's last refusal (0: none), logged once per status."""
         self.last_failure = ""
         self.loaded = False
         self.scene = ""
-        self.voices: list[dict[str, Any]] = []
-        """The engine's voices (``GET /v1/voices``), for the pickers."""
-        self.chat_seen = 0
-        self.chat_filtered = 0
+        self.voices: tuple[dict[str, Any], ...] = ()
+        self.sent = {"delivered": 0, "duplicate": 0, "dropped": 0}
+        self._lock = threading.Lock()
+        self._closed = False
+        self.handlers: dict[type, Callable[[Any], None]] = {
+            SettingsChanged: self._on_settings, FrontendLoaded: self._on_loaded,
+            SceneChanged: self._on_scene, HotkeyPressed: self._on_hotkey, TestClicked: self._on_test,
+            OpenPageClicked: self._on_open_page, EngineUp: self._on_engine_up,
+            EngineDown: self._on_engine_down, HealthReport: self._on_health,
+            VoicesListed: self._on_voices, Subscribed: self._on_subscribed,
+            SubscribeFailed: self._on_subscribe_failed, PlayReceived: self._on_play,
+            CancelReceived: self._on_cancel, Fetched: self._on_fetched, FetchFailed: self._on_fetch_failed,
+            EventDelivered: self._on_delivered, EventDropped: self._on_dropped,
+            ControlDone: self._on_control_done, ControlFailed: self._on_control_failed, Note: self._on_note,
+        }
 
-    # -- settings --------------------------------------------------------------------------------
-    def update(self, new: PluginSettings) -> None:
-        old, self.settings = self.settings, new
+    def post(self, message: object) -> None:
+        """Any thread: hand a message to the timer's thread."""
+        self.inbox.put(message)
+
+    # -- the timer's thread ----------------------------------------------------------------------
+    def tick(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            for _ in range(MAX_INBOX_PER_TICK):
+                try:
+                    message = self.inbox.get_nowait()
+                except queue.Empty:
+                    break
+                try:
+                    self.handlers[type(message)](message)
+                except Exception:  # one bad message must not stop the timer
+                    _LOGGER.exception("Could not handle %s", type(message).__name__)
+            if self.loaded:  # the Media Source exists only once OBS has loaded the scenes
+                self._report(self.parts.tick(time.monotonic()))
+
+    def close(self) -> threading.Thread | None:
+        """At unload (the timer is removed first): stop playing and hand the link's threads to a
+        reaper; returns at once."""
+        with self._lock:
+            self._closed = True
+            self.parts.clear()
+            obs_media.disconnect_signals()
+            link, self.link = self.link, None
+            return link.close() if link is not None else None
+
+    # -- settings and OBS events -----------------------------------------------------------------
+    def _on_settings(self, message: SettingsChanged) -> None:
+        old, new = self.settings, message.settings
+        self.settings = new
+        self.player.name = new.media_source
         try:
             address = EngineAddress.parse(new.engine_address)
         except ValueError as exc:
             self._fail(str(exc))
             address = EngineAddress.parse("")
-        if (
-            self.link is None
-            or address != self.link.address
-            or (old.subscribe_announcements, old.autostart_engine)
-            != (new.subscribe_announcements, new.autostart_engine)
-        ):
+        if self.link is None or address != self.link.address or old.autostart_engine != new.autostart_engine:
             previous = self.link
-            self.link = EngineLink(
-                address, self.inbox, subscribe=new.subscribe_announcements, autostart=new.autostart_engine
-            )
+            self.link = EngineLink(address, self.inbox, autostart=new.autostart_engine)
+            pending = list(self.early)
+            self.early.clear()
             if previous is not None:
-                self.link.engine_proc = previous.engine_proc  # an engine we started stays ours to stop
-                previous.close(stop_engine=False)  # its temp files go: fetch waiting audio again
-                for msg in self.queue.items:
-                    if msg.state in ("submitting", "ready"):
-                        msg.state, msg.local_path, msg.retry_at = "new", "", 0.0
+                self.link.engine_proc = previous.engine_proc  # an engine we started stays ours
+                pending = previous.sender.take_events() + pending
+                previous.close(stop_engine=False)
+            for event in pending:
+                self.link.sender.send_event(event)
             self.link.start()
-        chat_key = (new.chat_enabled, new.twitch_channel, new.irc_host, new.irc_port, new.irc_tls)
-        if self.irc is None or chat_key != (
-            old.chat_enabled,
-            old.twitch_channel,
-            old.irc_host,
-            old.irc_port,
-            old.irc_tls,
-        ):
-            self._restart_chat()
-        self.filter.update(new)
-        self.player.name = new.media_source
-        q = self.queue
-        q.max_queue, q.chat_deadline_s, q.max_playback_s = (
-            new.max_queue,
-            new.chat_deadline_s,
-            new.max_playback_s,
-        )
-        if self.loaded and new.media_source != old.media_source:
-            self.frontend_loaded()
 
-    def _restart_chat(self) -> None:
-        if self.irc is not None:
-            self.irc.close(timeout_s=0.5)
-            self.irc = None
-        s = self.settings
-        if not s.chat_enabled or not s.twitch_channel:
-            self.chat_state = "off" if not s.chat_enabled else "no channel set"
-            return
-        self.chat_state = f"connecting to {s.irc_host}:{s.irc_port}"
-        self.irc = IrcReader(
-            host=s.irc_host,
-            port=s.irc_port,
-            tls=s.irc_tls,
-            channel=s.twitch_channel,
-            on_line=lambda line: self.inbox.put(("chat", line, time.monotonic(), time.time())),
-            on_status=lambda text: self.inbox.put(("chat_status", text)),
-        )
-        self.irc.start()
-
-    def shutdown(self) -> None:
-        if self.irc is not None:
-            self.irc.close(timeout_s=0.5)
-            self.irc = None
-        if self.link is not None:
-            self.link.close()
-            self.link = None
-        self.queue.clear("the script is unloading")
-        obs_media.disconnect_signals()
-
-    # -- OBS events (UI / scripting threads) -----------------------------------------------------
-    def frontend_loaded(self) -> None:
-        """Scenes exist now: find or create the Media Source (UI thread)."""
+    def _on_loaded(self, message: FrontendLoaded) -> None:
         self.loaded = True
+        self.scene = message.scene
+
+    def _on_scene(self, message: SceneChanged) -> None:
+        previous, self.scene = self.scene, message.scene
         s = self.settings
-        done = obs_media.ensure_source(
-            s.media_source, create=s.create_media_source, all_scenes=s.media_in_all_scenes
-        )
-        if done:
-            _LOGGER.info("%s", done)
-
-    def hotkey(self, action: str) -> None:
-        self.inbox.put(("hotkey", action))
-
-    def scene_changed(self, name: str) -> None:
-        """UI thread: make sure a scene created since start-up has the Media Source too (frontend
-        calls belong on this thread), then let the timer speak the scene's message."""
-        if self.loaded and self.settings.media_in_all_scenes:
-            self.frontend_loaded()
-        self.inbox.put(("scene", name))
-
-    # -- the timer -------------------------------------------------------------------------------
-    def tick(self) -> None:
-        for _ in range(MAX_INBOX_PER_TICK):
-            try:
-                item = self.inbox.get_nowait()
-            except queue.Empty:
-                break
-            try:
-                getattr(self, "_on_" + item[0])(*item[1:])
-            except Exception:  # one bad event must not stop the timer
-                _LOGGER.exception("Could not handle %s", item[0])
-        now = time.monotonic()
-        if self.link is not None:
-            for msg in self.queue.to_submit(now):
-                self.link.submit(self._request(msg, now))
-        if self.loaded:  # the Media Source exists only once OBS has loaded the scenes
-            self.queue.tick(now)
-
-    def _request(self, msg: Message, now: float) -> SubmitRequest:
-        deadline = None
-        if msg.priority == "chat" and self.settings.chat_deadline_s:
-            deadline = max(1000, int((self.settings.chat_deadline_s - (now - msg.created)) * 1000))
-        return SubmitRequest(msg.id, msg.text, msg.voice, msg.backend, msg.priority, deadline, msg.attempts)
-
-    def speak(
-        self,
-        text: str,
-        *,
-        voice: str = "",
-        backend: str = "",
-        priority: str = "announcement",
-        origin: str = "test",
-        created: float | None = None,
-    ) -> Message | None:
-        """Queue a text; in stream mode a long one becomes one part per sentence group, so it
-        starts playing once the first part is synthesized. Returns the first part."""
-        text = text.strip()
-        if not text:
-            return None
-        pieces = split_sentences(text) if self.settings.playback_mode == "stream" else [text]
-        first = Message(
-            pieces[0],
-            voice or self.settings.default_voice,
-            backend or self.settings.default_backend,
-            priority,
-            origin,
-            parts=len(pieces),
-        )
-        parts = [first] + [
-            Message(
-                p, first.voice, first.backend, priority, origin, group=first.group, part=i, parts=len(pieces)
-            )
-            for i, p in enumerate(pieces[1:], start=1)
-        ]
-        if created is not None:
-            for msg in parts:
-                msg.created = created
-        return first if self.queue.enqueue_parts(parts) else None
-
-    # -- inbox handlers --------------------------------------------------------------------------
-    def _on_chat(self, line: ChatLine, received: float, received_wall: float) -> None:
-        self.chat_seen += 1
-        decision = self.filter.decide(line, received)
-        if not decision.speak:
-            self.chat_filtered += 1
-            _LOGGER.debug("Chat from %s skipped: %s", line.login, decision.reason)
-            return
-        msg = self.speak(
-            decision.text,
-            voice=decision.voice,
-            backend=self.settings.chat_backend,
-            priority="chat",
-            origin="chat",
-            created=received,
-        )
-        if msg is not None:
-            msg.received_wall = received_wall
-
-    def _on_chat_status(self, text: str) -> None:
-        if text != self.chat_state:
-            _LOGGER.info("%s", text)
-        self.chat_state = text
-
-    def _on_say(self, event: dict[str, Any]) -> None:
-        """A ``/v1/say`` announcement, spoken like everything else (long texts in sentence parts)."""
-        text = str(event.get("text") or "").strip()
-        priority = str(event.get("priority") or "announcement")
-        voice, backend = str(event.get("voice") or ""), str(event.get("backend") or "")
-        created = time.monotonic()
-        sent = event.get("ts")
-        if isinstance(sent, (int, float)) and 0 <= time.time() - sent < 60:
-            created -= time.time() - sent  # latency counts from the POST, not from our read
-        self.speak(text, voice=voice, backend=backend, priority=priority, origin="say", created=created)
-
-    def _on_hotkey(self, action: str) -> None:
-        if action == "skip":
-            self.queue.skip()
-        elif action == "clear":
-            _LOGGER.info("Cleared %d queued message(s)", self.queue.clear())
-        elif action == "pause":
-            self.queue.set_paused(not self.queue.paused)
-            _LOGGER.info("Text to speech %s", "paused" if self.queue.paused else "resumed")
-        elif action.startswith("announce_"):
-            slot = self.settings.slots[int(action.split("_")[1]) - 1]
-            if not slot.text:
-                _LOGGER.info("Announcement %s has no text: set it in the script's settings", action[-1])
-                return
-            text = render(slot.text, scene=self.scene, time=time.strftime("%H:%M"))
-            self.speak(text, voice=slot.voice, backend=slot.backend, priority="announcement", origin="hotkey")
-
-    def _on_scene(self, name: str) -> None:
-        previous, self.scene = self.scene, name
-        s = self.settings
-        if not self.loaded or not previous or name == previous or not s.scene_messages_enabled:
+        if not self.loaded or not previous or message.scene == previous or not s.scene_messages_enabled:
             return  # the first scene we learn of (start-up) is not a switch
-        template = s.scene_messages.get(name, s.scene_messages.get("*", ""))
+        template = s.scene_template(message.scene)
         if template:
-            text = render(template, scene=name, previous=previous, time=time.strftime("%H:%M"))
-            self.speak(text, voice=s.scene_voice, backend=s.scene_backend, priority="event", origin="scene")
+            text = render(template, scene=message.scene, previous=previous, time=time.strftime("%H:%M"))
+            self._announce("scene", text, s.scene_voice, s.scene_backend)
 
-    def _on_engine_up(self, address: str) -> None:
+    def _on_hotkey(self, message: HotkeyPressed) -> None:
+        action = message.action
+        if action in CONTROLS:
+            if self.link is None:
+                self._fail(f"{action} not sent: no engine link yet")
+            else:
+                self.link.sender.control(Control(CONTROLS[action]))
+            return
+        slot = self.settings.slots[int(action.rsplit("_", 1)[1]) - 1]
+        if not slot.text:
+            _LOGGER.info("Announcement %s has no text: set it in the script's settings", action[-1])
+            return
+        text = render(slot.text, scene=self.scene, time=time.strftime("%H:%M"))
+        self._announce("hotkey", text, slot.voice, slot.backend)
+
+    def _on_test(self, message: TestClicked) -> None:
+        self._announce("test", self.settings.test_text or "This is a test.", "", "")
+
+    def _announce(self, source: str, text: str, voice: str, backend: str) -> None:
+        event = Announcement(uuid.uuid4().hex, source, text, voice, backend)
+        if self.link is None:
+            self.early.append(event)
+        else:
+            self.link.sender.send_event(event)
+
+    def _on_open_page(self, message: OpenPageClicked) -> None:
+        url = self.engine_page()
+        if not url:
+            self._fail("the engine's page: no TCP address known yet (is the engine running?)")
+            return
+        threading.Thread(target=webbrowser.open, args=(url,), name="tts-browser", daemon=True).start()
+
+    def engine_page(self) -> str:
+        listen = self.engine_health.get("listen")
+        tcp = listen.get("tcp") if isinstance(listen, dict) else None
+        if not tcp and self.link is not None and not self.link.address.is_unix:
+            tcp = f"{self.link.address.host}:{self.link.address.port}"
+        return f"http://{tcp}/" if tcp else ""
+
+    # -- the engine ------------------------------------------------------------------------------
+    def _on_engine_up(self, message: EngineUp) -> None:
         was_down = self.engine_state.startswith("not reachable")
-        self.engine_state = f"reachable at {address}"
-        _LOGGER.info("Engine %s at %s", "reachable again" if was_down else "connected", address)
-        for msg in self.queue.items:
-            msg.retry_at = 0.0
+        self.engine_state = f"reachable at {message.address}"
+        _LOGGER.info("Engine %s at %s", "reachable again" if was_down else "connected", message.address)
 
-    def _on_engine_down(self, reason: str) -> None:
-        self.engine_state = f"not reachable ({reason})"
+    def _on_engine_down(self, message: EngineDown) -> None:
+        self.engine_state = f"not reachable ({message.reason})"
         self.last_failure = f"{time.strftime('%H:%M:%S')} engine not reachable"
-        _LOGGER.warning(
-            "Engine not reachable: %s. Retrying with backoff; announcements wait, chat older than "
-            "%d s is dropped.",
-            reason,
-            self.settings.chat_deadline_s,
-        )
+        _LOGGER.warning("Engine not reachable: %s. Retrying; events wait in the outbox.", message.reason)
 
-    def _on_health(self, health: dict[str, Any]) -> None:
-        self.engine_health = health
+    def _on_health(self, message: HealthReport) -> None:
+        self.engine_health = message.health
 
-    def _on_voices(self, voices: list[dict[str, Any]]) -> None:
-        self.voices = voices
+    def _on_voices(self, message: VoicesListed) -> None:
+        self.voices = message.voices
 
-    def voice_choices(self) -> list[tuple[str, str]]:
-        """(label, value) pairs for a voice picker: the engine's voices once it has answered."""
-        return [
-            (f"{v['name']} ({v.get('backend', '?')}, {v.get('language', '?')})", str(v["name"]))
-            for v in self.voices
-        ]
+    def _on_subscribed(self, message: Subscribed) -> None:
+        if self.subscribe_refusal:
+            _LOGGER.info("The engine's event stream is open again")
+        self.subscription, self.subscribe_refusal = "open", 0
 
-    def backend_choices(self) -> list[str]:
-        backends = self.engine_health.get("backends")
-        return sorted(backends) if isinstance(backends, dict) else []
+    def _on_subscribe_failed(self, message: SubscribeFailed) -> None:
+        if not message.status:
+            self.subscription = f"waiting for the engine ({message.reason})"
+            return
+        self.subscription = f"REFUSED: {message.reason}"
+        if message.status != self.subscribe_refusal:  # lasting: one log line, not one per retry
+            self.subscribe_refusal = message.status
+            self._fail(f"the engine refused GET /v1/subscribe: {message.reason}; nothing can play")
 
-    def _on_submitted(self, msg_id: int, job_id: str, wav_url: str, path: str) -> None:
-        self.queue.submitted(msg_id, job_id=job_id, wav_url=wav_url, local_path=path)
-        if not self.engine_state.startswith("reachable") and self.link is not None:
-            self.link.poke()  # it answers again: let the status line know now, not after the backoff
+    def _on_play(self, message: PlayReceived) -> None:
+        self._report(self.parts.add(message.part))
 
-    def _on_submit_failed(self, msg_id: int, reason: str, retry_in: float | None) -> None:
-        msg = self.queue.find(msg_id)
-        if msg is not None and (retry_in is None or self.engine_state.startswith("reachable")):
-            self._fail(f"could not speak {msg.origin} message: {reason}")
-        self.queue.submit_failed(msg_id, reason, retry_in=retry_in, now=time.monotonic())
+    def _on_cancel(self, message: CancelReceived) -> None:
+        gone = self.parts.cancel(message.cancel.utterance)
+        if gone:
+            _LOGGER.info("Utterance %s cancelled by the engine (%s)", message.cancel.utterance,
+                         message.cancel.reason or "no reason given")
 
-    def _on_log(self, level: str, text: str) -> None:
-        _LOGGER.log(logging.WARNING if level == "warning" else logging.INFO, "%s", text)
+    def _on_fetched(self, message: Fetched) -> None:
+        self.parts.fetched(message.key, message.job, message.path)
 
-    def _on_playback(self, kind: str, msg: Message, detail: str) -> None:
-        if kind == "playing" and msg.part == 0:
-            waited = (time.monotonic() - msg.created) * 1000
-            _LOGGER.info(
-                "Playing %s message #%d (job %s, %d part(s)): Media Source playing %.0f ms after it arrived",
-                msg.origin,
-                msg.group,
-                msg.job_id,
-                msg.parts,
-                waited,
-            )
-        elif kind == "failed":
-            self._fail(f"{msg.origin} message #{msg.id}: {detail}")
-        elif kind == "state":
-            _LOGGER.debug(
-                "Message #%d: media state %s at %.0f ms",
-                msg.id,
-                detail,
-                (time.monotonic() - msg.created) * 1000,
-            )
-        elif kind in ("cut", "skipped") and msg.state == "playing" and "unloading" not in detail:
-            _LOGGER.info("Message #%d %s (%s)", msg.id, kind, detail)
+    def _on_fetch_failed(self, message: FetchFailed) -> None:
+        self._report(self.parts.fetch_failed(message.key, message.job, message.reason))
+
+    def _on_delivered(self, message: EventDelivered) -> None:
+        self.sent["duplicate" if message.duplicate else "delivered"] += 1
+
+    def _on_dropped(self, message: EventDropped) -> None:
+        self.sent["dropped"] += 1
+        self._fail(f"announcement not delivered: {message.reason}")
+
+    def _on_control_done(self, message: ControlDone) -> None:
+        paused = message.state.get("paused")
+        if isinstance(paused, bool):
+            self.parts.set_paused(paused)
+        _LOGGER.info("Engine: %s done", message.command)
+
+    def _on_control_failed(self, message: ControlFailed) -> None:
+        self._fail(f"{message.command} not sent: {message.reason}")
+
+    def _on_note(self, message: Note) -> None:
+        if message.failure:
+            self._fail(message.text)
+        else:
+            _LOGGER.info("%s", message.text)
+
+    # -- playback reports ------------------------------------------------------------------------
+    def _report(self, outcomes: list[Outcome]) -> None:
+        for o in outcomes:
+            p = o.part
+            if o.state == "started" and p.part == 0:
+                _LOGGER.info("Playing %s utterance %s part %d/%d (job %s): Media Source playing %.0f ms "
+                             "after the engine published it", p.source or "?", p.utterance, p.part + 1,
+                             p.parts, p.job, (o.at - p.received) * 1000)
+            elif o.state == "failed":
+                self._fail(f"part {p.part + 1}/{p.parts} of {p.source or '?'} utterance {p.utterance}: "
+                           f"{o.reason}")
+            if self.link is not None:
+                self.link.sender.report(PlaybackReport(p.utterance, p.part, o.state, o.reason, p.epoch))
 
     def _fail(self, text: str) -> None:
         self.last_failure = f"{time.strftime('%H:%M:%S')} {text}"
         _LOGGER.warning("%s", text)
 
-    # -- status ----------------------------------------------------------------------------------
+    # -- status (read from any thread) -----------------------------------------------------------
     def status_text(self) -> str:
-        q, c = self.queue, self.queue.counters
-        engine_q = self.engine_health.get("queue") or {}
-        parts = [
-            f"Engine: {self.engine_state}",
-            f"Queue: {len(q)} waiting{', 1 playing' if q.current else ''}{' (PAUSED)' if q.paused else ''}"
-            + (
-                f", engine {engine_q.get('running', 0)} running / {engine_q.get('queued', 0)} queued"
-                if engine_q
-                else ""
-            ),
-            f"Played {c.played}, cut {c.cut}, skipped {c.skipped}, dropped {c.dropped_late} late chat"
-            f" + {c.dropped_full} over the limit, failed {c.failed}",
-            f"Chat: {self.chat_state} ({self.chat_seen} read, {self.chat_filtered} filtered)",
-            f"Last failure: {self.last_failure or 'none'}",
-        ]
-        return "\n".join(parts)
+        return status_text(self)
+
+    def voice_choices(self) -> list[tuple[str, str]]:
+        """(label, value) pairs for a voice picker: the engine's voices once it has answered."""
+        return [(f"{v['name']} ({v.get('backend', '?')}, {v.get('language', '?')})", str(v["name"]))
+                for v in self.voices]
+
+    def backend_choices(self) -> list[str]:
+        backends = self.engine_health.get("backends")
+        return sorted(backends) if isinstance(backends, dict) else []

@@ -1,8 +1,9 @@
 """A small blocking client for the engine's HTTP API, over a Unix socket or TCP (stdlib only).
 
 Every call has an explicit timeout and runs on a worker thread, never on OBS's own threads.
-Errors are ``EngineUnreachable`` (nothing answers: start the engine) or ``EngineRefused`` (it
-answered with a JSON error such as ``busy`` or ``unknown_voice``).
+Errors are ``EngineUnreachable`` (nothing answers: start the engine), ``EngineRefused`` (it
+answered with a JSON error such as ``busy`` or ``unknown_voice``) or ``DownloadBroken`` (a WAV
+that broke off).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class EngineClientError(Exception):
 
 class EngineUnreachable(EngineClientError):
     """Nothing answered at the engine address (not running, wrong address, timed out)."""
+
+
+class DownloadBroken(EngineClientError):
+    """A WAV download ended early or broke off: the audio is incomplete."""
 
 
 class EngineRefused(EngineClientError):
@@ -186,28 +191,20 @@ class EngineClient:
     def health(self) -> dict[str, Any]:
         return self.request_json("GET", "/health")
 
-    def create_job(
+    def download(
         self,
-        text: str,
+        route: str,
+        path: str,
         *,
-        voice: str = "",
-        backend: str = "",
-        priority: str = "chat",
-        deadline_ms: int | None = None,
-    ) -> dict[str, Any]:
-        """``POST /v1/jobs``: synthesis starts now; the reply has ``request_id`` and ``wav_url``."""
-        body: dict[str, Any] = {"text": text, "priority": priority}
-        if voice:
-            body["voice"] = voice
-        if backend:
-            body["backend"] = backend
-        if deadline_ms is not None:
-            body["deadline_ms"] = deadline_ms
-        return self.request_json("POST", "/v1/jobs", body)
-
-    def download(self, route: str, path: str, *, timeout: float = 60.0) -> int:
-        """Save a streamed body (``/v1/jobs/<id>.wav``) to ``path``; returns its size in bytes."""
+        timeout: float = 60.0,
+        on_open: Callable[[http.client.HTTPConnection], None] | None = None,
+    ) -> int:
+        """Save a streamed body (``/v1/jobs/<id>.wav``) to ``path``; returns its size in bytes. A
+        body that breaks off (the engine cuts a stream whose job failed) raises ``DownloadBroken``:
+        it is never a complete clip."""
         conn, resp = self.open("GET", route, timeout=timeout)
+        if on_open is not None:
+            on_open(conn)
         size = 0
         try:
             with open(path, "wb") as out:
@@ -217,10 +214,16 @@ class EngineClient:
                         break
                     out.write(block)
                     size += len(block)
+        except http.client.IncompleteRead as exc:
+            raise DownloadBroken(
+                f"the engine cut {route} off after {size + len(exc.partial)} bytes (the job failed)"
+            ) from None
         except (OSError, http.client.HTTPException) as exc:
-            raise EngineUnreachable(f"download from {self.address} failed ({_reason(exc)})") from None
+            raise DownloadBroken(f"download of {route} broke off ({_reason(exc)})") from None
         finally:
             conn.close()
+        if size == 0:
+            raise DownloadBroken(f"{route} was empty")
         return size
 
     def events(

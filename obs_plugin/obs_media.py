@@ -1,5 +1,6 @@
-"""The Media Source (``ffmpeg_source``) the speech plays through: found or created, added to the
-scenes, and driven as a ``playback.Player``. Call only from OBS's threads (timer, events)."""
+"""The Media Source (``ffmpeg_source``) the speech plays through: found or created and added to
+the scenes (``ensure_source``, OBS's UI thread: frontend calls belong there), and driven as a
+``playback.Player`` (``MediaPlayer``, the timer's thread only)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import threading
 from typing import Any
 
 import obspython as obs
-
-from playback import Message
 
 SOURCE_KIND = "ffmpeg_source"
 _ENDED = {"count": 0}
@@ -24,14 +23,14 @@ def on_media_ended(calldata: Any) -> None:
 
 
 def media_settings(data: Any, *, path: str) -> None:
-    """Settings for one message: a finished local WAV.
+    """Settings for one part: a finished local WAV.
 
     Measured in OBS 29.0.2 (see README-settings.md): a network URL (``is_local_file`` off) makes
     the source "reconnect" after the clip ends, replaying it, and the next settings update then
     waits (holding Python's lock) for that reconnect; a URL in local-file mode breaks off when
     ffmpeg seeks at the start, and a non-seekable stream there crashed OBS's media thread. So
-    every message is a local file; long texts are split into sentences so playback still starts
-    after the first sentence (``playback.split_sentences``)."""
+    every part is a local file; the engine splits long texts into parts, so playback still starts
+    after the first one."""
     obs.obs_data_set_bool(data, "is_local_file", True)
     obs.obs_data_set_string(data, "local_file", path)
     obs.obs_data_set_bool(data, "looping", False)
@@ -76,7 +75,6 @@ def ensure_source(name: str, *, create: bool, all_scenes: bool) -> str:
                 obs.obs_source_release(src)
         else:
             done += _place(src, name, all_scenes)
-        connect_signals(name)
     return "; ".join(done)
 
 
@@ -141,13 +139,13 @@ class MediaPlayer:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def play(self, message: Message) -> bool:
+    def play(self, path: str) -> bool:
         with _Held(obs.obs_get_source_by_name(self.name)) as src:
             if src is None:
                 return False
             connect_signals(self.name)
             data = obs.obs_data_create()
-            media_settings(data, path=message.local_path)
+            media_settings(data, path=path)
             obs.obs_source_update(src, data)  # opens and starts it (restart_on_activate is off)
             obs.obs_data_release(data)
             return True

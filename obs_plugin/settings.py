@@ -1,14 +1,18 @@
-"""The plugin's settings: every key, its type, default and meaning, parsed into a frozen dataclass.
+"""The plugin's settings, each declared ONCE here: key, type, default, label and help.
 
-Keys are stable: scene collections (and the end-to-end test) pre-seed them. The table at the
-top of ``tts_plugin.py`` and ``README-settings.md`` list the same keys; a unit test checks it.
+``script_defaults``, the OBS properties (``properties.py``), the table in ``tts_plugin``'s
+docstring and ``README-settings.md`` (``settings_doc.py``) are all made from ``DECLARED``.
+Keys are stable: scene collections (and the end-to-end tests) pre-seed them.
+
+Chat reading, filters, templates and voices are no longer plugin settings: the engine owns them
+(``config.yaml`` ``sources.twitch`` and ``chat:``). ``settings_doc.MOVED`` says where each went.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 SLOTS = 5
 """Number of hotkey announcement slots."""
@@ -17,100 +21,79 @@ SLOTS = 5
 @dataclass(frozen=True)
 class Setting:
     key: str
+    """Settings key; ``{n}`` in a slot setting's key is the slot number 1..SLOTS."""
     kind: str
     """``str``, ``bool`` or ``int``."""
     default: Any
-    meaning: str
+    label: str
+    """The OBS property's label."""
+    help: str
+    """One sentence for the README and the property's tooltip."""
+    group: str
+    """``engine``, ``media``, ``announcements`` or ``scenes``: the properties group it shows in."""
+    widget: str = ""
+    """How it is edited: ``""`` (plain field), ``multiline``, ``voice``, ``backend``, ``media``."""
+
+    def expand(self) -> tuple[Setting, ...]:
+        """A slot setting becomes one setting per slot; others are themselves."""
+        if "{n}" not in self.key:
+            return (self,)
+        return tuple(
+            Setting(
+                self.key.format(n=n),
+                self.kind,
+                self.default,
+                self.label.format(n=n),
+                self.help.format(n=n),
+                self.group,
+                self.widget,
+            )
+            for n in range(1, SLOTS + 1)
+        )
 
 
-_BASE = (
-    Setting(
-        "engine_address",
-        "str",
-        "",
-        "Unix socket path or host:port; empty = the default socket if it exists, else 127.0.0.1:8000",
-    ),
-    Setting(
-        "autostart_engine",
-        "bool",
-        False,
-        "Start <repo>/.venv/bin/python -m engine serve when no engine answers",
-    ),
-    Setting(
-        "subscribe_announcements",
-        "bool",
-        True,
-        "Hold GET /v1/subscribe open and speak what POST /v1/say sends",
-    ),
-    Setting("media_source", "str", "TTS Audio", "Name of the Media Source that plays the speech"),
-    Setting("create_media_source", "bool", True, "Create the Media Source (ffmpeg_source) if missing"),
-    Setting(
-        "media_in_all_scenes", "bool", True, "Add the Media Source to every scene so speech is heard in all"
-    ),
-    Setting(
-        "playback_mode",
-        "str",
-        "stream",
-        "stream = long texts are split into sentences, so playback starts "
-        "once the first is ready; file = one WAV per message",
-    ),
-    Setting("max_playback_s", "int", 30, "Cut a message that plays longer than this (seconds, 0 = no limit)"),
-    Setting("default_voice", "str", "", "Voice for everything without its own (empty = engine default)"),
-    Setting("default_backend", "str", "", "Backend for everything without its own (empty = engine routing)"),
-    Setting("test_text", "str", "This is a test of text to speech in OBS.", "Line spoken by the test button"),
-    Setting("chat_deadline_s", "int", 30, "Chat not started within this many seconds is dropped (counted)"),
-    Setting("max_queue", "int", 50, "Messages waiting at most; chat beyond it is dropped"),
-    Setting("chat_enabled", "bool", False, "Read Twitch chat"),
-    Setting("twitch_channel", "str", "", "Channel to read (without #)"),
-    Setting("irc_host", "str", "irc.chat.twitch.tv", "IRC server host"),
-    Setting("irc_port", "int", 6697, "IRC server port"),
-    Setting("irc_tls", "bool", True, "Connect with TLS"),
-    Setting("chat_mode", "str", "command", "command = only lines starting with the prefix; all = every line"),
-    Setting("command_prefix", "str", "!tts", "Prefix in command mode (removed before speaking)"),
-    Setting("min_length", "int", 2, "Shortest message spoken (characters, after cleaning)"),
-    Setting("max_length", "int", 300, "Longest message spoken (characters, after cleaning)"),
-    Setting("remove_links", "bool", True, "Remove URLs from messages"),
-    Setting("skip_emote_only", "bool", True, "Skip messages made only of emotes (Twitch emote tags)"),
-    Setting("blocked_words", "str", "", "Comma-separated words; a message containing one is skipped"),
-    Setting("blocked_users", "str", "", "Comma-separated logins never spoken"),
-    Setting("allowed_users", "str", "", "Comma-separated logins; when set, only they are spoken"),
-    Setting("roles_only", "bool", False, "Only subscribers, moderators, VIPs and the broadcaster"),
-    Setting("user_cooldown_s", "int", 10, "Seconds before the same user is spoken again (0 = none)"),
-    Setting(
-        "chat_template",
-        "str",
-        "{user} says {message}",
-        "What is spoken; {user}, {message}, {bits}, {channel}",
-    ),
-    Setting("chat_backend", "str", "", "Backend for chat (empty = default backend)"),
-    Setting("voice_pool", "str", "", "Comma-separated voices; each user gets a stable one by name hash"),
-    Setting("voice_map", "str", "", "Lines or commas of user=voice, overriding the pool"),
-    Setting("scene_messages_enabled", "bool", True, "Speak a message when the program scene changes"),
-    Setting(
-        "scene_messages",
-        "str",
-        "",
-        "Lines of 'Scene name=text' ({scene}, {previous}); '*=text' for every other scene",
-    ),
-    Setting("scene_voice", "str", "", "Voice for scene messages (empty = default voice)"),
-    Setting("scene_backend", "str", "", "Backend for scene messages (empty = default backend)"),
+GROUPS = (
+    ("engine", "Engine"),
+    ("media", "Media Source"),
+    ("announcements", "Hotkey announcements"),
+    ("scenes", "Scene messages"),
 )
-_SLOT = tuple(
-    s
-    for n in range(1, SLOTS + 1)
-    for s in (
-        Setting(f"slot{n}_text", "str", "", f"Announcement {n}: text ({{time}}, {{scene}})"),
-        Setting(f"slot{n}_voice", "str", "", f"Announcement {n}: voice (empty = default voice)"),
-        Setting(
-            f"slot{n}_backend",
-            "str",
-            "",
-            f"Announcement {n}: backend (empty = default backend, else "
-            "the engine's routing: announcements go to XTTS when it is enabled)",
-        ),
-    )
+"""(group, title), in the order the properties show them."""
+
+DECLARED: tuple[Setting, ...] = (
+    Setting("engine_address", "str", "", "Engine address",
+            "Unix socket path or host:port; empty = the engine's default socket if it exists, else "
+            "127.0.0.1:8000", "engine"),
+    Setting("autostart_engine", "bool", False, "Start the engine if it is not running",
+            "Start <repo>/.venv/bin/python -m engine serve when no engine answers; it stops with OBS",
+            "engine"),
+    Setting("test_text", "str", "This is a test of text to speech in OBS.", "Test line",
+            "Line the 'Speak a test line' button sends to the engine", "engine"),
+    Setting("media_source", "str", "TTS Audio", "Media Source",
+            "Name of the Media Source that plays the speech", "media", "media"),
+    Setting("create_media_source", "bool", True, "Create the Media Source if missing",
+            "Create the Media Source (ffmpeg_source) when no source has that name", "media"),
+    Setting("media_in_all_scenes", "bool", True, "Add it to every scene",
+            "Add the Media Source to every scene so speech is heard in all", "media"),
+    Setting("slot{n}_text", "str", "", "Announcement {n} text",
+            "Announcement {n}: text sent when its hotkey is pressed ({{time}}, {{scene}})",
+            "announcements", "multiline"),
+    Setting("slot{n}_voice", "str", "", "Announcement {n} voice",
+            "Announcement {n}: voice (empty = the engine's default)", "announcements", "voice"),
+    Setting("slot{n}_backend", "str", "", "Announcement {n} backend",
+            "Announcement {n}: backend (empty = the engine's routing)", "announcements", "backend"),
+    Setting("scene_messages_enabled", "bool", True, "Speak a message when the scene changes",
+            "Send a scene message when the program scene changes", "scenes"),
+    Setting("scene_messages", "str", "", "Scene messages (Scene name=text, one per line)",
+            "Lines of 'Scene name=text' ({scene}, {previous}, {time}); '*=text' for every other scene",
+            "scenes", "multiline"),
+    Setting("scene_voice", "str", "", "Voice for scene messages",
+            "Voice for scene messages (empty = the engine's default)", "scenes", "voice"),
+    Setting("scene_backend", "str", "", "Backend for scene messages",
+            "Backend for scene messages (empty = the engine's routing)", "scenes", "backend"),
 )
-SETTINGS: tuple[Setting, ...] = _BASE + _SLOT
+SETTINGS: tuple[Setting, ...] = tuple(s for d in DECLARED for s in d.expand())
+"""Every concrete key (slot settings once per slot)."""
 BY_KEY = {s.key: s for s in SETTINGS}
 
 
@@ -123,82 +106,54 @@ class Slot:
 
 @dataclass(frozen=True)
 class PluginSettings:
+    """The settings as the plugin uses them (parsed, cleaned); built by ``from_values``."""
+
     engine_address: str = ""
     autostart_engine: bool = False
-    subscribe_announcements: bool = True
+    test_text: str = "This is a test of text to speech in OBS."
     media_source: str = "TTS Audio"
     create_media_source: bool = True
     media_in_all_scenes: bool = True
-    playback_mode: str = "stream"
-    max_playback_s: int = 30
-    default_voice: str = ""
-    default_backend: str = ""
-    test_text: str = ""
-    chat_deadline_s: int = 30
-    max_queue: int = 50
-    chat_enabled: bool = False
-    twitch_channel: str = ""
-    irc_host: str = "irc.chat.twitch.tv"
-    irc_port: int = 6697
-    irc_tls: bool = True
-    chat_mode: str = "command"
-    command_prefix: str = "!tts"
-    min_length: int = 2
-    max_length: int = 300
-    remove_links: bool = True
-    skip_emote_only: bool = True
-    blocked_words: tuple[str, ...] = ()
-    blocked_users: frozenset[str] = frozenset()
-    allowed_users: frozenset[str] = frozenset()
-    roles_only: bool = False
-    user_cooldown_s: int = 10
-    chat_template: str = "{user} says {message}"
-    chat_backend: str = ""
-    voice_pool: tuple[str, ...] = ()
-    voice_map: dict[str, str] = field(default_factory=dict)
+    slots: tuple[Slot, ...] = tuple(Slot() for _ in range(SLOTS))
     scene_messages_enabled: bool = True
-    scene_messages: dict[str, str] = field(default_factory=dict)
+    scene_messages: tuple[tuple[str, str], ...] = ()
+    """(scene name, template) pairs; ``*`` is every scene without its own."""
     scene_voice: str = ""
     scene_backend: str = ""
-    slots: tuple[Slot, ...] = ()
 
     @classmethod
     def from_getter(cls, get: Callable[[str, str], Any]) -> PluginSettings:
         """Build from ``get(key, kind)`` (OBS data, or a dict in tests); bad values fall back."""
-        raw = {s.key: _coerce(get(s.key, s.kind), s) for s in SETTINGS}
-        return cls.from_values(raw)
+        return cls.from_values({s.key: get(s.key, s.kind) for s in SETTINGS})
 
     @classmethod
     def from_values(cls, raw: dict[str, Any]) -> PluginSettings:
-        values = {s.key: _coerce(raw.get(s.key, s.default), s) for s in SETTINGS}
+        v = {s.key: coerce(raw.get(s.key, s.default), s) for s in SETTINGS}
         slots = tuple(
-            Slot(
-                values.pop(f"slot{n}_text").strip(),
-                values.pop(f"slot{n}_voice").strip(),
-                values.pop(f"slot{n}_backend").strip(),
-            )
+            Slot(v[f"slot{n}_text"].strip(), v[f"slot{n}_voice"].strip(), v[f"slot{n}_backend"].strip())
             for n in range(1, SLOTS + 1)
         )
-        values["playback_mode"] = "file" if values["playback_mode"].strip().lower() == "file" else "stream"
-        values["chat_mode"] = "all" if values["chat_mode"].strip().lower() == "all" else "command"
-        values["twitch_channel"] = values["twitch_channel"].strip().lstrip("#").lower()
-        values["blocked_words"] = tuple(w.lower() for w in split_list(values["blocked_words"]))
-        values["blocked_users"] = frozenset(
-            u.lower().lstrip("@") for u in split_list(values["blocked_users"])
+        return cls(
+            engine_address=v["engine_address"].strip(),
+            autostart_engine=v["autostart_engine"],
+            test_text=v["test_text"].strip(),
+            media_source=v["media_source"].strip() or str(BY_KEY["media_source"].default),
+            create_media_source=v["create_media_source"],
+            media_in_all_scenes=v["media_in_all_scenes"],
+            slots=slots,
+            scene_messages_enabled=v["scene_messages_enabled"],
+            scene_messages=tuple(parse_pairs(v["scene_messages"]).items()),
+            scene_voice=v["scene_voice"].strip(),
+            scene_backend=v["scene_backend"].strip(),
         )
-        values["allowed_users"] = frozenset(
-            u.lower().lstrip("@") for u in split_list(values["allowed_users"])
-        )
-        values["voice_pool"] = tuple(split_list(values["voice_pool"]))
-        values["voice_map"] = {k.lower().lstrip("@"): v for k, v in parse_pairs(values["voice_map"]).items()}
-        values["scene_messages"] = parse_pairs(values["scene_messages"], commas=False)
-        for key in ("max_playback_s", "chat_deadline_s", "user_cooldown_s", "min_length", "max_length"):
-            values[key] = max(0, values[key])
-        values["max_queue"] = max(1, values["max_queue"])
-        return cls(slots=slots, **values)
+
+    def scene_template(self, scene: str) -> str:
+        pairs = dict(self.scene_messages)
+        return pairs.get(scene, pairs.get("*", ""))
 
 
-def _coerce(value: Any, setting: Setting) -> Any:
+def coerce(value: Any, setting: Setting) -> Any:
+    """``value`` if it has the setting's type, else the setting's default."""
     if setting.kind == "bool":
         return value if isinstance(value, bool) else setting.default
     if setting.kind == "int":
@@ -206,17 +161,11 @@ def _coerce(value: Any, setting: Setting) -> Any:
     return value if isinstance(value, str) else setting.default
 
 
-def split_list(text: str) -> list[str]:
-    """``"a, b\\nc"`` -> ``["a", "b", "c"]`` (empty items dropped)."""
-    return [p.strip() for p in text.replace("\n", ",").split(",") if p.strip()]
-
-
-def parse_pairs(text: str, *, commas: bool = True) -> dict[str, str]:
-    """Lines (and, with ``commas``, comma-separated items) of ``key=value``; others are ignored."""
+def parse_pairs(text: str) -> dict[str, str]:
+    """Lines of ``key=value``; lines without both parts are ignored."""
     out: dict[str, str] = {}
-    items = split_list(text) if commas else [line.strip() for line in text.splitlines()]
-    for item in items:
-        key, sep, value = item.partition("=")
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
         if sep and key.strip() and value.strip():
             out[key.strip()] = value.strip()
     return out

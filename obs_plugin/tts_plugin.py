@@ -1,88 +1,17 @@
-"""Streamer TTS for OBS Studio: speaks Twitch chat, hotkey announcements, scene messages and
-``POST /v1/say`` announcements through a Media Source, using the local streamer-tts engine.
+"""Streamer TTS for OBS Studio: OBS's face of the streamer-tts engine (docs/hub.md).
+
+It sends hotkey announcements and scene messages to the engine as events, plays what the engine
+publishes (chat, announcements, ``/v1/say``) through a Media Source, and reports playback back.
+Chat reading, filters and voices live in the engine (``config.yaml``; see README-settings.md).
 
 Add this file in OBS under Tools -> Scripts. Standard library only; Python 3.9+.
 
-Settings keys (stable: scene collections may pre-seed them under modules.scripts-tool[].settings)::
+OBS's threads never wait: every callback below only posts a typed message for the timer (one
+thread changes all plugin state), or makes quick OBS calls on OBS's UI thread (the Media Source
+is created there, where frontend calls belong). Hotkeys (Settings -> Hotkeys, names for
+obs-websocket TriggerHotkeyByName): streamer_tts.announce_1 .. streamer_tts.announce_5,
+streamer_tts.skip, streamer_tts.clear, streamer_tts.pause (toggles pause / resume).
 
-    key                      type default                     meaning
-    engine_address           str  ""                          Unix socket path or host:port; empty = the
-                                                              default socket if it exists, else 127.0.0.1:8000
-    autostart_engine         bool false                       Start <repo>/.venv/bin/python -m engine serve
-                                                              when no engine answers
-    subscribe_announcements  bool true                        Hold GET /v1/subscribe open and speak what POST
-                                                              /v1/say sends
-    media_source             str  "TTS Audio"                 Name of the Media Source that plays the speech
-    create_media_source      bool true                        Create the Media Source (ffmpeg_source) if
-                                                              missing
-    media_in_all_scenes      bool true                        Add the Media Source to every scene so speech is
-                                                              heard in all
-    playback_mode            str  "stream"                    stream = long texts are split into sentences, so
-                                                              playback starts once the first is ready; file =
-                                                              one WAV per message
-    max_playback_s           int  30                          Cut a message that plays longer than this
-                                                              (seconds, 0 = no limit)
-    default_voice            str  ""                          Voice for everything without its own (empty =
-                                                              engine default)
-    default_backend          str  ""                          Backend for everything without its own (empty =
-                                                              engine routing)
-    test_text                str  "This is a test of text to speech in OBS." Line spoken by the test button
-    chat_deadline_s          int  30                          Chat not started within this many seconds is
-                                                              dropped (counted)
-    max_queue                int  50                          Messages waiting at most; chat beyond it is
-                                                              dropped
-    chat_enabled             bool false                       Read Twitch chat
-    twitch_channel           str  ""                          Channel to read (without #)
-    irc_host                 str  "irc.chat.twitch.tv"        IRC server host
-    irc_port                 int  6697                        IRC server port
-    irc_tls                  bool true                        Connect with TLS
-    chat_mode                str  "command"                   command = only lines starting with the prefix;
-                                                              all = every line
-    command_prefix           str  "!tts"                      Prefix in command mode (removed before speaking)
-    min_length               int  2                           Shortest message spoken (characters, after
-                                                              cleaning)
-    max_length               int  300                         Longest message spoken (characters, after
-                                                              cleaning)
-    remove_links             bool true                        Remove URLs from messages
-    skip_emote_only          bool true                        Skip messages made only of emotes (Twitch emote
-                                                              tags)
-    blocked_words            str  ""                          Comma-separated words; a message containing one
-                                                              is skipped
-    blocked_users            str  ""                          Comma-separated logins never spoken
-    allowed_users            str  ""                          Comma-separated logins; when set, only they are
-                                                              spoken
-    roles_only               bool false                       Only subscribers, moderators, VIPs and the
-                                                              broadcaster
-    user_cooldown_s          int  10                          Seconds before the same user is spoken again (0
-                                                              = none)
-    chat_template            str  "{user} says {message}"     What is spoken; {user}, {message}, {bits},
-                                                              {channel}
-    chat_backend             str  ""                          Backend for chat (empty = default backend)
-    voice_pool               str  ""                          Comma-separated voices; each user gets a stable
-                                                              one by name hash
-    voice_map                str  ""                          Lines or commas of user=voice, overriding the
-                                                              pool
-    scene_messages_enabled   bool true                        Speak a message when the program scene changes
-    scene_messages           str  ""                          Lines of 'Scene name=text' ({scene},
-                                                              {previous}); '*=text' for every other scene
-    scene_voice              str  ""                          Voice for scene messages (empty = default voice)
-    scene_backend            str  ""                          Backend for scene messages (empty = default
-                                                              backend)
-    slot{N}_text             str  ""                          Announcement N: text ({time}, {scene})
-    slot{N}_voice            str  ""                          Announcement N: voice (empty = default voice)
-    slot{N}_backend          str  ""                          Announcement N: backend (empty = default
-                                                              backend, else the engine's routing:
-                                                              announcements go to XTTS when it is enabled)
-    hotkey_{action}          array (OBS hotkey bindings)      saved by script_save, restored in script_load
-
-    N = 1..5. Hotkeys (Settings -> Hotkeys, names for obs-websocket TriggerHotkeyByName):
-    streamer_tts.announce_1 .. streamer_tts.announce_5, streamer_tts.skip, streamer_tts.clear,
-    streamer_tts.pause (toggles pause / resume). Their bindings live under hotkey_announce_1 ..
-    hotkey_announce_5, hotkey_skip, hotkey_clear, hotkey_pause.
-
-The engine is found at ``engine_address``; empty means the engine's own default Unix socket
-($XDG_RUNTIME_DIR/streamer-tts/engine.sock, else <tempdir>/streamer-tts-<uid>/engine.sock) if it
-exists, else 127.0.0.1:8000. Streamed playback reads the engine's TCP address from GET /health.
 """
 
 from __future__ import annotations
@@ -103,8 +32,14 @@ import obspython as obs  # noqa: E402
 
 import hotkeys  # noqa: E402
 import properties  # noqa: E402
+import obs_media  # noqa: E402
+import settings_doc  # noqa: E402
 from controller import Controller  # noqa: E402
+from messages import (FrontendLoaded, HotkeyPressed, OpenPageClicked, SceneChanged,  # noqa: E402
+                      SettingsChanged, TestClicked)
 from settings import SETTINGS, PluginSettings  # noqa: E402
+
+__doc__ = (__doc__ or "") + settings_doc.docstring_table()
 
 _LOGGER = logging.getLogger("streamer_tts.plugin")
 TICK_MS = 25
@@ -163,8 +98,9 @@ def controller() -> Controller | None:
 # -- script lifecycle ------------------------------------------------------------------------------
 def script_description() -> str:
     return (
-        "<b>Streamer TTS</b><br>Speaks Twitch chat, hotkey announcements, scene messages and "
-        "engine announcements through a Media Source. Needs the streamer-tts engine "
+        "<b>Streamer TTS</b><br>Plays what the streamer-tts engine says (chat, announcements) "
+        "through a Media Source, and sends hotkey announcements and scene messages to it. Chat and "
+        "its filters are set in the engine's config.yaml. Needs the engine "
         "(<code>.venv/bin/python -m engine serve</code>)."
     )
 
@@ -181,26 +117,31 @@ def script_defaults(settings: Any) -> None:
 
 def script_load(settings: Any) -> None:
     _setup_logging()
+    old = _STATE.pop("controller", None)
+    if old is not None:  # loaded again without an unload
+        old.close()
     ctl = Controller()
     _STATE["controller"] = ctl
-    _STATE["settings"] = settings
-    hotkeys.register(settings, ctl.hotkey)
+    hotkeys.register(settings, lambda action: ctl.post(HotkeyPressed(action)))
     obs.obs_frontend_add_event_callback(on_frontend_event)
     obs.timer_remove(on_tick)
     obs.timer_add(on_tick, TICK_MS)
 
 
 def script_update(settings: Any) -> None:
+    """UI thread: parse the settings and post them; the timer applies them (no join, no network)."""
     ctl = controller()
     if ctl is None:
         return
-    ctl.update(read_settings(settings))
-    if not ctl.loaded:
-        scene = obs.obs_frontend_get_current_scene()
-        if scene is not None:  # added while OBS was already running: no FINISHED_LOADING will come
-            obs.obs_source_release(scene)
-            ctl.frontend_loaded()
-            ctl.scene_changed(_current_scene_name())
+    parsed = read_settings(settings)
+    _STATE["settings"] = parsed
+    ctl.post(SettingsChanged(parsed))
+    scene = _current_scene_name()
+    if scene:  # OBS has loaded (or the script was added while it runs): the scenes exist
+        _ensure_media_source()
+        if not _STATE.get("loaded"):
+            _STATE["loaded"] = True
+            ctl.post(FrontendLoaded(scene))
 
 
 def script_save(settings: Any) -> None:
@@ -208,6 +149,7 @@ def script_save(settings: Any) -> None:
 
 
 def script_unload() -> None:
+    """Returns within a few ms: the link's threads are joined by a reaper thread."""
     obs.timer_remove(on_tick)
     remove = getattr(obs, "obs_frontend_remove_event_callback", None)
     if remove is not None:
@@ -215,7 +157,7 @@ def script_unload() -> None:
     ctl = _STATE.pop("controller", None)
     _STATE.clear()
     if ctl is not None:
-        ctl.shutdown()
+        ctl.close()
     hotkeys.forget()
 
 
@@ -239,16 +181,27 @@ def on_tick() -> None:
 
 
 def on_frontend_event(event: int) -> None:
+    """UI thread: place the Media Source (OBS calls only), then post the event for the timer."""
     ctl = controller()
     if ctl is None:
         return
     if event == obs.OBS_FRONTEND_EVENT_FINISHED_LOADING:
-        ctl.frontend_loaded()
-        ctl.scene_changed(_current_scene_name())
+        _ensure_media_source()
+        _STATE["loaded"] = True
+        ctl.post(FrontendLoaded(_current_scene_name()))
     elif event == obs.OBS_FRONTEND_EVENT_SCENE_CHANGED:
-        ctl.scene_changed(_current_scene_name())
-    elif event in (obs.OBS_FRONTEND_EVENT_SCRIPTING_SHUTDOWN, obs.OBS_FRONTEND_EVENT_EXIT):
-        ctl.shutdown()
+        settings = _STATE.get("settings")
+        if _STATE.get("loaded") and settings is not None and settings.media_in_all_scenes:
+            _ensure_media_source()  # a scene made since start-up gets it too
+        ctl.post(SceneChanged(_current_scene_name()))
+
+
+def _ensure_media_source() -> None:
+    settings = _STATE.get("settings") or PluginSettings()
+    done = obs_media.ensure_source(settings.media_source, create=settings.create_media_source,
+                                   all_scenes=settings.media_in_all_scenes)
+    if done:
+        _LOGGER.info("%s", done)
 
 
 def _current_scene_name() -> str:
@@ -264,8 +217,15 @@ def _current_scene_name() -> str:
 def on_test_clicked(props: Any, prop: Any) -> bool:
     ctl = controller()
     if ctl is not None:
-        ctl.speak(ctl.settings.test_text or "This is a test.", priority="announcement", origin="test")
+        ctl.post(TestClicked())
     return on_refresh_clicked(props, prop)
+
+
+def on_open_page_clicked(props: Any, prop: Any) -> bool:
+    ctl = controller()
+    if ctl is not None:
+        ctl.post(OpenPageClicked())
+    return False
 
 
 def on_refresh_clicked(props: Any, prop: Any) -> bool:
@@ -278,4 +238,5 @@ def on_refresh_clicked(props: Any, prop: Any) -> bool:
 
 # -- properties ------------------------------------------------------------------------------------
 def script_properties() -> Any:
-    return properties.build(controller(), on_test=on_test_clicked, on_refresh=on_refresh_clicked)
+    return properties.build(controller(), on_test=on_test_clicked, on_refresh=on_refresh_clicked,
+                            on_open_page=on_open_page_clicked)

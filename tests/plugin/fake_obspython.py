@@ -4,7 +4,12 @@ It keeps just enough state to behave like OBS for the plugin: sources and scenes
 counts (``outstanding()`` must be 0 when the plugin has released everything), obs_data as dicts
 with defaults, hotkeys with saved bindings, timers, frontend event callbacks, signals, and a Media
 Source whose state a test scripts (``FakeSource.media_state``, ``FakeSource.end()``). Every call
-is recorded in ``CALLS`` as ``(name, args)``. Constants have OBS 29's values.
+is recorded in ``CALLS`` as ``(name, args)`` and in ``THREADS`` as ``(name, thread name)``.
+Constants have OBS 29's values.
+
+Like OBS, it calls back on its own threads: ``run_timers`` on ``obs-graphics``, ``fire_event``
+and ``switch_scene`` on ``obs-ui``, ``press`` on ``obs-scripting`` (``on_thread`` runs anything
+on a named thread), so a test can see which thread did what.
 """
 
 from __future__ import annotations
@@ -32,13 +37,38 @@ OBS_FRONTEND_EVENT_FINISHED_LOADING, OBS_FRONTEND_EVENT_SCRIPTING_SHUTDOWN = 26,
 ) = range(8)
 
 CALLS: list[tuple[str, tuple[Any, ...]]] = []
+THREADS: list[tuple[str, str]] = []
 LOG: list[tuple[int, str]] = []
 _lock = threading.Lock()
+UI, GRAPHICS, SCRIPTING = "obs-ui", "obs-graphics", "obs-scripting"
+"""Names of the threads OBS calls a script on (frontend events, timers, hotkeys)."""
 
 
 def _rec(name: str, *args: Any) -> None:
     with _lock:
         CALLS.append((name, args))
+        THREADS.append((name, threading.current_thread().name))
+
+
+def on_thread(thread_name: str, fn: Callable[..., Any], *args: Any, timeout_s: float = 10.0) -> Any:
+    """Run ``fn(*args)`` on a new thread named ``thread_name`` and wait for it (bounded); its
+    exception, if any, is raised here."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = fn(*args)
+        except BaseException as exc:  # handed to the caller
+            result["error"] = exc
+
+    thread = threading.Thread(target=run, name=thread_name)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise TimeoutError(f"{fn!r} on {thread_name} did not return within {timeout_s:g} s")
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")
 
 
 class FakeData:
@@ -104,6 +134,7 @@ def reset(*, scenes: tuple[str, ...] = ("Scene",), loaded: bool = True) -> World
         WORLD.scenes.append(scene)
     WORLD.current = WORLD.scenes[0] if scenes and loaded else None
     WORLD.loaded = loaded
+    THREADS.clear()
     return WORLD
 
 
@@ -145,8 +176,9 @@ def obs_frontend_remove_event_callback(cb: Callable[[int], None]) -> None:
 
 
 def fire_event(event: int) -> None:
+    """A frontend event, on OBS's UI thread."""
     for cb in list(WORLD.events):
-        cb(event)
+        on_thread(UI, cb, event)
 
 
 def switch_scene(name: str) -> None:
@@ -156,8 +188,9 @@ def switch_scene(name: str) -> None:
 
 
 def run_timers() -> None:
+    """One round of the script's timers, on OBS's graphics thread."""
     for cb, _ in list(WORLD.timers):
-        cb()
+        on_thread(GRAPHICS, cb)
 
 
 # -- obs_data ----------------------------------------------------------------------------------------
@@ -255,10 +288,10 @@ def bind(name: str, key: str) -> None:
 
 
 def press(name: str) -> None:
-    """A key press and release of the hotkey ``name``."""
+    """A key press and release of the hotkey ``name``, on OBS's scripting thread."""
     cb = next(h[2] for h in WORLD.hotkeys.values() if h[0] == name)
-    cb(True)
-    cb(False)
+    on_thread(SCRIPTING, cb, True)
+    on_thread(SCRIPTING, cb, False)
 
 
 # -- sources and scenes ------------------------------------------------------------------------------
@@ -440,8 +473,12 @@ def obs_property_set_description(prop: FakeProperty, text: str) -> None:
     prop.description = text
 
 
+def obs_property_set_long_description(prop: FakeProperty, text: str) -> None:
+    prop.extra["long_description"] = text
+
+
 def click(props: FakeProperties, name: str) -> bool:
     """The streamer clicks the button ``name``."""
     prop = obs_properties_get(props, name)
     assert prop is not None and prop.kind == "button", name
-    return bool(prop.extra["callback"](props, prop))
+    return bool(on_thread(UI, prop.extra["callback"], props, prop))

@@ -1,27 +1,29 @@
-"""The playback queue against a scripted Media Source: one message at a time, priorities,
-sentence parts, skip/clear/pause, the length limit, late chat, failures and temp files."""
+"""The part queue against a scripted Media Source: parts play one at a time in the engine's order,
+each once its WAV is here; started/ended/failed come out for the engine; cancel, a republished
+part, a failed download, a Media Source that never starts; temp files always go."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from playback import ENDED, ERROR, OPENING, PAUSED, PLAYING, Message, PlaybackQueue, split_sentences
+from messages import PlayPart
+from playback import ENDED, ERROR, OPENING, PAUSED, PLAYING, STOPPED, PartQueue
 
 
 class ScriptedPlayer:
     """Records what it was asked to play; a test moves its state like OBS would."""
 
     def __init__(self) -> None:
-        self.played: list[Message] = []
+        self.played: list[str] = []
         self.media_state = 0
         self.ended = 0
         self.stops = 0
         self.paused: list[bool] = []
         self.accept = True
 
-    def play(self, message: Message) -> bool:
+    def play(self, path: str) -> bool:
         if self.accept:
-            self.played.append(message)
+            self.played.append(path)
             self.media_state = PLAYING
         return self.accept
 
@@ -30,7 +32,7 @@ class ScriptedPlayer:
 
     def stop(self) -> None:
         self.stops += 1
-        self.media_state = 5
+        self.media_state = STOPPED
 
     def set_paused(self, paused: bool) -> None:
         self.paused.append(paused)
@@ -44,185 +46,139 @@ class ScriptedPlayer:
         self.ended += 1
 
 
-def ready(text: str, priority: str = "chat", **kw: object) -> Message:
-    msg = Message(text, priority=priority, **kw)  # type: ignore[arg-type]
-    msg.state = "ready"
-    return msg
+def part(utterance: str, index: int = 0, parts: int = 1, job: str = "") -> PlayPart:
+    return PlayPart(utterance, index, parts, job or f"{utterance}{index}", f"/v1/jobs/{utterance}{index}.wav")
 
 
-def make(**kw: object) -> tuple[PlaybackQueue, ScriptedPlayer, list[tuple[str, int, str]]]:
+def wav(tmp_path: Path, name: str) -> str:
+    path = tmp_path / f"{name}.wav"
+    path.write_bytes(b"RIFF")
+    return str(path)
+
+
+def states(outcomes: list) -> list[tuple[str, int, str]]:  # type: ignore[type-arg]
+    return [(o.part.utterance, o.part.part, o.state) for o in outcomes]
+
+
+def test_parts_play_in_order_each_once_its_file_is_here(tmp_path: Path) -> None:
     player = ScriptedPlayer()
-    events: list[tuple[str, int, str]] = []
-    q = PlaybackQueue(player, on_event=lambda kind, m, d: events.append((kind, m.id, d)), **kw)  # type: ignore[arg-type]
-    return q, player, events
-
-
-def test_messages_play_one_at_a_time_in_order() -> None:
-    q, player, _ = make()
-    a, b = ready("a"), ready("b")
-    q.enqueue(a)
-    q.enqueue(b)
-    for t in range(5):
-        q.tick(float(t))
-    assert player.played == [a]  # b waits while a plays
+    q = PartQueue(player)
+    a0, a1, b0 = part("a", 0, 2), part("a", 1, 2), part("b")
+    for p in (a0, a1, b0):
+        assert q.add(p) == []
+    q.fetched(a1.key, a1.job, wav(tmp_path, "a1"))  # the second part is here first: it waits
+    assert q.tick(0.0) == [] and player.played == []
+    q.fetched(a0.key, a0.job, wav(tmp_path, "a0"))
+    assert q.tick(0.1) == []  # started this tick; PLAYING is seen on the next
+    assert states(q.tick(0.2)) == [("a", 0, "started")]
+    q.fetched(b0.key, b0.job, wav(tmp_path, "b0"))
+    assert q.tick(0.3) == [] and len(player.played) == 1  # nothing overlaps
     player.finish()
-    q.tick(6.0)
-    assert player.played == [a, b]
-    assert q.counters.played == 1
+    assert states(q.tick(0.4)) == [("a", 0, "ended")]
+    assert not Path(player.played[0]).exists()  # its file went with it
+    assert states(q.tick(0.5)) == [("a", 1, "started")]
+    player.finish()
+    assert states(q.tick(0.6)) == [("a", 1, "ended")]  # and b starts
+    player.finish()  # b ended between two ticks: it is reported started, then ended
+    assert states(q.tick(0.7)) == [("b", 0, "started"), ("b", 0, "ended")]
+    assert q.counters.played == 3 and len(player.played) == 3
 
 
-def test_announcements_go_before_waiting_chat_but_never_interrupt() -> None:
-    q, player, _ = make()
-    c1, c2, ann = ready("c1"), ready("c2"), ready("ann", "announcement")
-    q.enqueue(c1)
+def test_a_failed_download_is_reported_and_never_played(tmp_path: Path) -> None:
+    player = ScriptedPlayer()
+    q = PartQueue(player)
+    a0, a1 = part("a", 0, 2), part("a", 1, 2)
+    q.add(a0)
+    q.add(a1)
+    out = q.fetch_failed(a0.key, a0.job, "the engine cut it off")
+    assert states(out) == [("a", 0, "failed")] and "cut it off" in out[0].reason
+    q.fetched(a1.key, a1.job, wav(tmp_path, "a1"))
     q.tick(0.0)
-    q.enqueue(c2)
-    q.enqueue(ann)
-    assert [m.text for m in q.items] == ["ann", "c2"]
-    player.finish()
-    q.tick(1.0)
-    assert player.played[-1] is ann
+    assert player.played == [str(tmp_path / "a1.wav")] and q.counters.failed == 1
 
 
-def test_a_message_waits_until_its_audio_is_ready() -> None:
-    q, player, _ = make()
-    msg = Message("later")
-    q.enqueue(msg)
-    assert q.to_submit(0.0) == [msg] and msg.state == "submitting"
-    assert q.to_submit(0.0) == []  # not twice
+def test_cancel_drops_waiting_parts_and_stops_the_playing_one(tmp_path: Path) -> None:
+    player = ScriptedPlayer()
+    q = PartQueue(player)
+    for i in range(3):
+        q.add(part("a", i, 3))
+    q.add(part("b"))
+    q.fetched(("a", 0), "a0", wav(tmp_path, "a0"))
+    late = wav(tmp_path, "a2")
+    q.tick(0.0)
+    assert q.cancel("a") == 3 and player.stops == 1 and q.current is None
+    q.fetched(("a", 2), "a2", late)  # its download finished after the cancel: deleted
+    assert not Path(late).exists() and [p.part.utterance for p in q.waiting] == ["b"]
+
+
+def test_a_part_published_again_replaces_the_waiting_one_or_is_not_played_twice(tmp_path: Path) -> None:
+    player = ScriptedPlayer()
+    q = PartQueue(player)
+    q.add(part("a", 0, 2, job="old"))
+    old = wav(tmp_path, "old")
+    q.fetched(("a", 0), "old", old)
+    q.add(part("a", 0, 2, job="new"))  # the engine restarted and published it again
+    assert not Path(old).exists() and q.waiting[0].part.job == "new"
+    q.fetched(("a", 0), "new", wav(tmp_path, "new"))
+    q.tick(0.0)
     q.tick(0.1)
-    assert player.played == []
-    q.submitted(msg.id, job_id="j", wav_url="/v1/jobs/j.wav", local_path="")
+    player.finish()
     q.tick(0.2)
-    assert player.played == [msg]
+    assert states(q.add(part("a", 0, 2, job="again"))) == [("a", 0, "ended")]  # played already
+    assert len(q.waiting) == 0
 
 
-def test_submit_failure_retries_later_or_gives_up() -> None:
-    q, _, events = make()
-    msg = Message("x", priority="announcement")
-    q.enqueue(msg)
-    q.to_submit(0.0)
-    q.submit_failed(msg.id, "down", retry_in=2.0, now=0.0)
-    assert q.to_submit(1.0) == [] and q.to_submit(2.5) == [msg]
-    q.submit_failed(msg.id, "unknown voice", retry_in=None, now=3.0)
-    assert not q.items and q.counters.failed == 1 and events[-1][0] == "failed"
-
-
-def test_late_chat_is_dropped_and_counted_but_announcements_wait() -> None:
-    q, _, events = make(chat_deadline_s=5.0)
-    chat, ann = Message("chat", created=0.0), Message("ann", priority="announcement", created=0.0)
-    q.enqueue(chat)
-    q.enqueue(ann)
-    q.tick(4.0)
-    assert len(q) == 2
-    q.tick(6.0)
-    assert [m.text for m in q.items] == ["ann"]
-    assert q.counters.dropped_late == 1 and ("dropped", chat.id, "older than 5 s") in events
-
-
-def test_full_queue_refuses_chat_and_makes_room_for_announcements() -> None:
-    q, _, _ = make(max_queue=2)
-    assert q.enqueue(Message("c1")) and q.enqueue(Message("c2"))
-    assert not q.enqueue(Message("c3"))
-    assert q.enqueue(Message("ann", priority="announcement"))
-    assert [m.text for m in q.items] == ["ann", "c1"] and q.counters.dropped_full == 2
-
-
-def test_skip_clear_and_pause() -> None:
-    q, player, events = make()
-    for text in ("a", "b", "c"):
-        q.enqueue(ready(text))
+def test_pause_holds_the_next_part(tmp_path: Path) -> None:
+    player = ScriptedPlayer()
+    q = PartQueue(player)
+    q.add(part("a"))
+    q.add(part("b"))
+    q.fetched(("a", 0), "a0", wav(tmp_path, "a"))
+    q.fetched(("b", 0), "b0", wav(tmp_path, "b"))
     q.tick(0.0)
-    assert q.skip() and player.stops == 1
-    q.tick(0.1)
-    assert player.played[-1].text == "b"
     q.set_paused(True)
+    assert player.paused == [True]
     player.finish()
+    q.tick(0.1)
     q.tick(0.2)
-    assert player.paused == [True] and player.played[-1].text == "b"  # nothing new while paused
+    assert len(player.played) == 1  # nothing new while paused
     q.set_paused(False)
     q.tick(0.3)
-    assert player.played[-1].text == "c"
-    q.enqueue(ready("d"))
-    assert q.clear() == 1 and not q.items and q.current is None
-    assert [e[0] for e in events].count("skipped") == 2
+    assert len(player.played) == 2
 
 
-def test_the_length_limit_cuts_a_long_message() -> None:
-    q, player, events = make(max_playback_s=2.0)
-    q.enqueue(ready("long"))
-    for t in range(0, 40):
-        q.tick(t * 0.1)
-    assert q.counters.cut == 1 and player.stops == 1 and events[-1][0] == "cut"
-
-
-def test_a_media_error_or_a_source_that_never_starts_is_a_failure() -> None:
-    q, player, events = make()
-    q.enqueue(ready("broken"))
+def test_a_media_error_or_a_source_that_never_starts_is_a_failure(tmp_path: Path) -> None:
+    player = ScriptedPlayer()
+    q = PartQueue(player, open_timeout_s=2.0)
+    q.add(part("broken"))
+    q.fetched(("broken", 0), "broken0", wav(tmp_path, "broken"))
     q.tick(0.0)
     player.media_state = ERROR
-    q.tick(3.0)
-    assert q.current is None and q.counters.failed == 1
-    q.enqueue(ready("never"))
+    out = q.tick(3.0)
+    assert states(out) == [("broken", 0, "failed")]
+    q.add(part("never"))
+    q.fetched(("never", 0), "never0", wav(tmp_path, "never"))
+    player.accept = True
     q.tick(4.0)
     player.media_state = OPENING
-    q.tick(5.0)
+    q.tick(4.1)
     player.media_state = 0  # back to NONE after opening: it did start (seen active) -> ended
-    q.tick(5.1)
-    assert q.current is None
+    assert [o.state for o in q.tick(4.2)] == ["started", "ended"]
     player.accept = False
-    q.enqueue(ready("nowhere"))
-    q.tick(6.0)
-    assert events[-1][0::2] == ("failed", "no Media Source to play into") and q.counters.failed == 2
+    q.add(part("nowhere"))
+    q.fetched(("nowhere", 0), "nowhere0", wav(tmp_path, "nowhere"))
+    out = q.tick(5.0)
+    assert states(out) == [("nowhere", 0, "failed")] and "no Media Source" in out[0].reason
+    assert q.counters.failed == 2
 
 
-def test_sentence_parts_stay_together_and_are_skipped_together() -> None:
-    q, _player, _ = make()
-    parts = [ready(f"p{i}", group=0, part=i, parts=3) for i in range(3)]
-    for p in parts[1:]:
-        p.group = parts[0].group
-    assert q.enqueue_parts(parts)
+def test_clear_deletes_every_file(tmp_path: Path) -> None:
+    q = PartQueue(ScriptedPlayer())
+    files = [wav(tmp_path, n) for n in ("a", "b")]
+    q.add(part("a"))
+    q.add(part("b"))
+    q.fetched(("a", 0), "a0", files[0])
+    q.fetched(("b", 0), "b0", files[1])
     q.tick(0.0)
-    q.enqueue(ready("ann", "announcement"))
-    assert [m.text for m in q.items] == ["p1", "p2", "ann"]  # never between parts of the playing text
-    q.skip()
-    assert [m.text for m in q.items] == ["ann"]
-
-
-def test_split_sentences_joins_short_ones() -> None:
-    assert split_sentences("Hi. I am here now and talking to all of you. Bye!") == [
-        "Hi. I am here now and talking to all of you.",
-        "Bye!",
-    ]
-    assert split_sentences("Hi. Short. Bye!") == ["Hi. Short. Bye!"]
-    assert split_sentences("One sentence only") == ["One sentence only"]
-    text = "This sentence is long enough to stand alone. " * 5
-    assert len(split_sentences(text)) == 5
-
-
-def test_temp_files_are_removed_whatever_the_end(tmp_path: Path) -> None:
-    q, player, _ = make(chat_deadline_s=1.0)
-    files = []
-    for name in ("played", "skipped", "late"):
-        path = tmp_path / f"{name}.wav"
-        path.write_bytes(b"RIFF")
-        files.append(path)
-    played = ready("a", local_path=str(files[0]))
-    skipped = ready("b", local_path=str(files[1]))
-    late = Message("c", local_path=str(files[2]), created=0.0)
-    q.enqueue(played)
-    q.tick(0.0)
-    assert files[0].exists()  # still playing
-    player.finish()
-    q.tick(0.1)
-    assert not files[0].exists()
-    q.enqueue(skipped)
-    q.tick(0.2)
-    q.skip()
-    q.enqueue(late)
-    q.tick(2.0)
-    assert not any(f.exists() for f in files)
-    orphan = tmp_path / "orphan.wav"  # its message was cleared while it downloaded
-    orphan.write_bytes(b"RIFF")
-    q.submitted(999, job_id="x", wav_url="", local_path=str(orphan))
-    assert not orphan.exists()
+    q.clear()
+    assert not any(Path(f).exists() for f in files) and q.current is None
