@@ -66,11 +66,11 @@ def test_pending_skips_dropped_expired_and_fully_played(tmp_path: Path) -> None:
         "op": "dropped", "id": "dropped", "reason": "cleared by hotkey"}
 
 
-def test_chat_is_not_written_but_is_deduped(tmp_path: Path) -> None:
+def test_chat_is_neither_written_nor_remembered(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     with Journal(path) as j:
         chat = ann("c1", priority="chat")
-        assert j.add(chat) and not j.add(chat)
+        assert j.add(chat) and j.add(chat) and not j.seen("c1")
         assert j.pending(NOW) == []
     assert path.read_text() == ""
 

@@ -22,7 +22,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ..errors import BadRequest
 from ..pipeline.moderation import write_atomic
@@ -53,17 +53,17 @@ class Journal:
         """id -> wall-clock time it was created, for every id ever added (dedupe)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self._load()
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 -- held open; close()
+        self._file = _open_append(path)
 
     # -- writing ---------------------------------------------------------------------------------
     def add(self, u: Utterance) -> bool:
         """Record ``u`` on disk; False (nothing written) if its id was seen before. Chat is not
-        journaled: it is only remembered for dedupe."""
+        journaled (stale chat is worse than none): nothing is written or remembered for it."""
         if u.id in self._seen:
             return False
-        self._seen[u.id] = u.created
         if not u.journaled:
             return True
+        self._seen[u.id] = u.created
         self._entries[u.id] = _Entry(u)
         self._write({"op": "add", "id": u.id, "utterance": u.to_dict()})
         return True
@@ -113,7 +113,7 @@ class Journal:
                 lines.append({"op": "played", "id": u.id, "part": next_part - 1})
         self._file.close()
         write_atomic(self.path, "".join(_dump(line) for line in lines))
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        self._file = _open_append(self.path)
 
     def close(self) -> None:
         self._file.close()
@@ -169,6 +169,12 @@ class Journal:
             self._entries[uid].next_part = max(self._entries[uid].next_part, int(record["part"]) + 1)
         elif op in ("done", "dropped"):
             self._entries.pop(uid, None)
+
+
+def _open_append(path: Path) -> TextIO:
+    """The journal for appending, created user-only (it holds viewers' messages)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return os.fdopen(fd, "a", encoding="utf-8")
 
 
 def _dump(record: dict[str, Any]) -> str:
