@@ -5,8 +5,9 @@ It registers the way RFC 1459/2812 servers expect (``CAP LS 302``, ``CAP REQ`` f
 that refuses the Twitch capabilities (``CAP NAK``) is read without tags. It joins the channel
 after ``001``, answers ``PING``, pings a silent server, takes a new anonymous nick on ``433``,
 follows ``RECONNECT``/``ERROR`` and reconnects with bounded exponential backoff and jitter.
-``PRIVMSG`` and ``USERNOTICE`` become events (see ``twitch_events``); a malformed or overlong
-line is counted and skipped. It only reads: nothing from chat is ever sent back.
+Each line is handled by ``twitch_session``; ``PRIVMSG`` and ``USERNOTICE`` become events (see
+``twitch_events``). A malformed or overlong line is counted and skipped. It only reads:
+nothing from chat is ever sent back.
 """
 
 from __future__ import annotations
@@ -23,16 +24,13 @@ from typing import Any, ClassVar
 
 from ..secrets import Secrets
 from .base import Emit, Source, require
-from .irc import IrcMessage, IrcParseError, LineSplitter, parse_line
-from .twitch_events import chat_message, stream_event
+from .irc import LineSplitter
+from .twitch_session import Session, SessionEnd
 
 _LOGGER = logging.getLogger(__name__)
 
 _CHANNEL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,49}")
 _NICK = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}\-]{0,29}")
-_JOIN_REFUSED = {"403", "405", "471", "473", "474", "475", "476"}
-_AUTH_NOTICES = ("login authentication failed", "improperly formatted auth", "login unsuccessful")
-MAX_NICK_RETRIES = 5
 CLOSE_TIMEOUT_S = 2.0
 
 
@@ -54,14 +52,6 @@ class TwitchOptions:
     """Time allowed to connect and to be welcomed (``001``), in seconds."""
     idle_ping_s: float = field(default=240.0, metadata={"min": 1, "max": 3600})
     """After this many silent seconds we send PING; no answer within a quarter of it: reconnect."""
-
-
-class _End(Exception):
-    """Ends one connection: why, the state to show until the retry, and whether to retry soon."""
-
-    def __init__(self, reason: str, *, state: str = "reconnecting", reset: bool = False) -> None:
-        super().__init__(reason)
-        self.reason, self.state, self.reset = reason, state, reset
 
 
 class TwitchSource(Source):
@@ -135,17 +125,17 @@ class TwitchSource(Source):
             joined_at: list[float] = []
             try:
                 await self._session(joined_at)
-                end = _End("the connection ended")
-            except _End as exc:
+                end = SessionEnd("the connection ended")
+            except SessionEnd as exc:
                 end = exc
             except TimeoutError:  # before OSError, its base class
-                end = _End(f"no connection within {self.options.connect_timeout_s:g} s")
+                end = SessionEnd(f"no connection within {self.options.connect_timeout_s:g} s")
             except OSError as exc:  # ssl.SSLError is an OSError too
-                end = _End(f"disconnected ({exc.strerror or exc or type(exc).__name__})")
+                end = SessionEnd(f"disconnected ({exc.strerror or exc or type(exc).__name__})")
             except Exception as exc:  # a bug must not end reading for good: log it, retry
                 _LOGGER.exception("twitch: the reader failed")
                 self._errors += 1
-                end = _End(f"internal error ({type(exc).__name__})")
+                end = SessionEnd(f"internal error ({type(exc).__name__})")
             if self._stopping:
                 return
             stable = bool(joined_at) and time.monotonic() - joined_at[0] >= self.STABLE_S
@@ -185,23 +175,23 @@ class TwitchSource(Source):
         if self.secrets.get("twitch_oauth") and not self.options.nick:
             _LOGGER.warning("twitch: a twitch_oauth secret is set but sources.twitch.nick is empty; "
                             "reading anonymously")
-        self.nick = self.options.nick or self._anonymous_nick()
+        self.nick = self.options.nick or self.anonymous_nick()
         self.tags_enabled = False
-        self._send(writer, "CAP LS 302")
-        self._send(writer, "CAP REQ :twitch.tv/tags twitch.tv/commands")
+        self.send_line(writer, "CAP LS 302")
+        self.send_line(writer, "CAP REQ :twitch.tv/tags twitch.tv/commands")
         if token:
-            self._send(writer, "PASS " + (token if token.startswith("oauth:") else "oauth:" + token))
-        self._send(writer, f"NICK {self.nick}")
-        self._send(writer, f"USER {self.nick} 0 * :{self.nick}")
-        self._send(writer, "CAP END")
+            self.send_line(writer, "PASS " + (token if token.startswith("oauth:") else "oauth:" + token))
+        self.send_line(writer, f"NICK {self.nick}")
+        self.send_line(writer, f"USER {self.nick} 0 * :{self.nick}")
+        self.send_line(writer, "CAP END")
 
-    def _anonymous_nick(self) -> str:
+    def anonymous_nick(self) -> str:
         return f"justinfan{self._rng.randint(10000, 99999)}"
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                     joined_at: list[float]) -> None:
         splitter = LineSplitter()
-        session = _Session(self, writer)
+        session = Session(self, writer)
         deadline = time.monotonic() + self.options.connect_timeout_s
         pinged = False
         while not self._stopping:
@@ -213,14 +203,14 @@ class TwitchSource(Source):
                 data = await asyncio.wait_for(reader.read(4096), timeout)
             except TimeoutError:
                 if not session.registered:
-                    raise _End(f"not welcomed within {self.options.connect_timeout_s:g} s") from None
+                    raise SessionEnd(f"not welcomed within {self.options.connect_timeout_s:g} s") from None
                 if pinged:
-                    raise _End("no reply to PING") from None
-                self._send(writer, "PING :tts")
+                    raise SessionEnd("no reply to PING") from None
+                self.send_line(writer, "PING :tts")
                 pinged = True
                 continue
             if not data:
-                raise _End("the server closed the connection")
+                raise SessionEnd("the server closed the connection")
             pinged = False
             overlong = splitter.overlong
             for line in splitter.feed(data):
@@ -230,108 +220,8 @@ class TwitchSource(Source):
             for _ in range(splitter.overlong - overlong):
                 self._error("an IRC line over the length limit")
 
-    def _send(self, writer: asyncio.StreamWriter, line: str) -> None:
+    def send_line(self, writer: asyncio.StreamWriter, line: str) -> None:
         if "\r" in line or "\n" in line or "\0" in line:  # only our own lines are ever sent
             raise ValueError("refusing to send a line with CR, LF or NUL")
         _LOGGER.debug("twitch >> %s", "PASS ***" if line.startswith("PASS ") else line)
         writer.write(line.encode("utf-8") + b"\r\n")
-
-
-class _Session:
-    """What one connection knows: registration, nick retries, join; handles each line."""
-
-    def __init__(self, source: TwitchSource, writer: asyncio.StreamWriter) -> None:
-        self.source, self.writer = source, writer
-        self.registered = False
-        self.joined = False
-        self.nick_retries = 0
-        self._handlers = {"PING": self._on_ping, "CAP": self._on_cap, "JOIN": self._on_join,
-                          "ROOMSTATE": self._on_roomstate, "RECONNECT": self._on_reconnect,
-                          "ERROR": self._on_error, "NOTICE": self._on_notice,
-                          "PRIVMSG": self._on_privmsg, "USERNOTICE": self._on_usernotice,
-                          "001": self._on_welcome, "433": self._on_nick_in_use,
-                          "464": self._on_password_mismatch, "366": self._on_end_of_names}
-
-    def handle(self, line: str) -> None:
-        src = self.source
-        try:
-            msg = parse_line(line)
-        except IrcParseError as exc:
-            src._error(f"{exc.message}: {line[:120]!r}")
-            return
-        handler = self._handlers.get(msg.command)
-        if handler is not None:
-            handler(msg)
-        elif msg.command in _JOIN_REFUSED:
-            raise _End(f"cannot join #{src.channel}: {msg.param(-1)[:200]}", state="offline")
-
-    def _on_welcome(self, msg: IrcMessage) -> None:
-        self.registered = True
-        self.source.nick = msg.param(0) or self.source.nick
-        self.source._send(self.writer, f"JOIN #{self.source.channel}")
-
-    def _on_password_mismatch(self, msg: IrcMessage) -> None:
-        raise _End("the server refused the login", state="auth_failed")
-
-    def _on_end_of_names(self, msg: IrcMessage) -> None:
-        self._joined()
-
-    def _on_nick_in_use(self, msg: IrcMessage) -> None:
-        src = self.source
-        if self.registered:
-            return
-        self.nick_retries += 1
-        if self.nick_retries > MAX_NICK_RETRIES:
-            raise _End(f"nick {src.nick} is in use")
-        named = src.options.nick
-        src.nick = named + "_" * self.nick_retries if named else src._anonymous_nick()
-        _LOGGER.info("twitch: nick in use, trying %s", src.nick)
-        src._send(self.writer, f"NICK {src.nick}")
-
-    def _joined(self) -> None:
-        if not self.joined:
-            self.joined = True
-            src = self.source
-            src._set_state("connected", f"reading #{src.channel} on {src.address}"
-                           + ("" if src.tags_enabled else " (no Twitch tags)"))
-
-    def _on_ping(self, msg: IrcMessage) -> None:
-        self.source._send(self.writer, "PONG :" + (msg.param(0) or "tmi.twitch.tv"))
-
-    def _on_cap(self, msg: IrcMessage) -> None:
-        sub = msg.param(1).upper()
-        if sub == "ACK" and "twitch.tv/tags" in msg.param(-1).split():
-            self.source.tags_enabled = True
-        elif sub == "NAK":
-            _LOGGER.info("twitch: the server has no Twitch capabilities; reading without tags")
-
-    def _on_join(self, msg: IrcMessage) -> None:
-        if msg.nick.lower() == self.source.nick.lower():
-            self._joined()
-
-    def _on_roomstate(self, msg: IrcMessage) -> None:
-        self._joined()
-
-    def _on_reconnect(self, msg: IrcMessage) -> None:
-        raise _End("the server asked to reconnect", reset=True)
-
-    def _on_error(self, msg: IrcMessage) -> None:
-        raise _End(f"server error: {msg.param(-1)[:200]}")
-
-    def _on_notice(self, msg: IrcMessage) -> None:
-        text = msg.param(-1)
-        if not self.joined and any(n in text.lower() for n in _AUTH_NOTICES):
-            raise _End(f"login refused: {text[:200]}", state="auth_failed")
-        if msg.tags.get("msg-id") in ("msg_channel_suspended", "msg_banned"):
-            raise _End(f"cannot read #{self.source.channel}: {text[:200]}", state="offline")
-        _LOGGER.info("twitch: notice: %s", self.source.secrets.redact(text[:200]))
-
-    def _on_privmsg(self, msg: IrcMessage) -> None:
-        event = chat_message(msg, self.source.channel)
-        if event is not None:
-            self.source._emit(event)
-
-    def _on_usernotice(self, msg: IrcMessage) -> None:
-        event = stream_event(msg, self.source.channel)
-        if event is not None:
-            self.source._emit(event)
