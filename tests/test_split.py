@@ -107,7 +107,7 @@ _TEXT = st.text(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)  # no .hypothesis/ in the checkout
 @given(text=_TEXT | st.text(max_size=300),
        max_chars=st.integers(min_value=1, max_value=120),
        first_words=st.integers(min_value=1, max_value=15))
