@@ -267,6 +267,27 @@ async def test_follows_reconnect_and_a_dropped_connection(make_source: MakeSourc
         await server.close()
 
 
+async def test_chat_and_tags_never_make_us_send_anything(make_source: MakeSource,
+                                                         events: list[SourceEvent]) -> None:
+    server = FakeTwitch()
+    await server.start()
+    try:
+        src = await make_source(server.port)
+        await server.wait_joined()
+        await until(connected(src))
+        sent = len(server.received)
+        await server.broadcast(
+            "@display-name=Evil\\r\\nJOIN\\s#other;id=x-1 :evil!e@e PRIVMSG #chan :hi\r\nJOIN #other",
+            "@id=x-2 :v!v@v PRIVMSG #chan :QUIT :bye")
+        await until(lambda: any(e.id == "x-2" for e in events))
+        evil, done = events
+        assert isinstance(evil, ChatMessage) and evil.display_name == "Evil\r\nJOIN #other"
+        assert isinstance(done, ChatMessage) and done.text == "QUIT :bye"
+        assert server.received[sent:] == [] and src.status().connects == 1
+    finally:
+        await server.close()
+
+
 async def test_close_is_bounded_while_retrying(make_source: MakeSource) -> None:
     src = await make_source(1, reconnect_max_s=60.0)  # nothing listens on port 1
     await until(lambda: src.status().state == "reconnecting")
