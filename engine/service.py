@@ -124,6 +124,8 @@ class Engine:
         if runs:
             request = replace(request, language=runs[0].language)
         candidates, skipped = await self.router.plan(request)
+        if request.language is None:  # a named voice's language
+            request = replace(request, language=candidates[0].language or None)
         key = self._key(request.text, candidates[0])
         shared = self.scheduler.find(key)
         if shared is not None:
