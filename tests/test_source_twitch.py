@@ -237,6 +237,12 @@ async def test_tls_tags_chat_bits_and_stream_events(
     assert "sekrit" not in caplog.text and "sekrit" not in repr(status) and "PASS ***" in caplog.text
 
 
+async def test_tls_uses_the_system_trust_store_by_default(fake: FakeTwitch, make_source: MakeSource) -> None:
+    src = await make_source(fake.port, tls=True)  # our self-signed cert is not trusted there
+    await until(lambda: "certificate" in src.status().detail, what="a certificate error")
+    assert src.status().state == "reconnecting" and fake.received == []
+
+
 async def test_refused_login_shows_auth_failed_without_the_token(
         tls_pair: tuple[ssl.SSLContext, ssl.SSLContext], make_source: MakeSource,
         caplog: pytest.LogCaptureFixture) -> None:
