@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.pipeline.pipeline import Drop
 from engine.speech.queue import RECENT_DROPS, SpeechQueue
@@ -205,3 +207,53 @@ def test_utterance_round_trip_and_rank() -> None:
 def test_max_items_must_be_positive() -> None:
     with pytest.raises(ValueError):
         SpeechQueue(max_items=0, dedupe_window_s=1)
+
+
+_OPS = st.lists(st.tuples(
+    st.sampled_from(["put", "put", "put", "pop", "remove", "remove_user", "clear", "requeue"]),
+    st.sampled_from(["announcement", "event", "chat", "chat"]),
+    st.integers(min_value=0, max_value=5),  # id / text / login choice
+    st.integers(min_value=0, max_value=60),  # seconds later
+), max_size=60)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(ops=_OPS)
+def test_random_operations_keep_the_queue_consistent(ops: list[tuple[str, str, int, int]]) -> None:
+    q = SpeechQueue(max_items=4, dedupe_window_s=10)
+    now, accepted, requeued = NOW, 0, False
+    popped: list[Utterance] = []
+    for op, priority, n, later in ops:
+        now += later
+        if op == "put":
+            u = Utterance(id=f"id{n}-{priority}", text=f"text {n % 3}", parts=["x"], priority=priority,
+                          source="s", login=f"user{n % 2}", created=now, deadline=now + 30)
+            accepted += q.put(u, now) is None
+        elif op == "pop":
+            got = q.pop(now)
+            if got is not None:
+                popped.append(got)
+        elif op == "remove":
+            q.remove(f"id{n}-{priority}", "removed")
+        elif op == "remove_user":
+            q.remove_user(f"user{n % 2}", "muted")
+        elif op == "clear":
+            q.clear("cleared")
+        elif popped:
+            back = popped.pop()
+            if any(u.id == back.id for u in q.items()):
+                accepted -= 1  # its id was put again meanwhile: requeue() leaves it out
+            q.requeue(back)
+            requeued = True
+        items = q.items()
+        assert len(items) == len(q)
+        assert [u.rank for u in items] == sorted(u.rank for u in items)
+        assert len({u.id for u in items}) == len(items)
+        if not requeued:  # requeue() puts back regardless of dedupe and size, by design
+            texts_waiting = [(u.text, u.voice) for u in items if u.priority != "event"]
+            assert len(set(texts_waiting)) == len(texts_waiting)
+            assert len(items) <= 4 or all(u.priority != "chat" for u in items)
+        removed = sum(n for kind, n in q.drops.items() if kind not in ("duplicate",))
+        refused_chat = sum(1 for d in q.recent_drops if d.kind == "queue_full"
+                           and "none of them chat" in d.reason)
+        assert accepted == len(popped) + len(items) + removed - refused_chat

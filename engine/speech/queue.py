@@ -41,19 +41,21 @@ class SpeechQueue:
         self._recent: dict[tuple[str, str], tuple[float, str]] = {}
         """(normalized text, voice) -> (wall-clock time it was put, utterance id), within the
         dedupe window."""
+        self._queued: dict[str, tuple[tuple[str, str], Utterance]] = {}
+        """id -> (dedupe key, utterance) of everything waiting."""
         self._paused = False
 
     # -- input -----------------------------------------------------------------------------------
     def put(self, u: Utterance, now: float) -> Drop | None:
         """Queue ``u``; a ``Drop`` (already logged and counted) if it is refused."""
         self._forget_recent(now)
-        if any(q.id == u.id for q in self):
+        if u.id in self._queued:
             return self._drop(u, "duplicate", "duplicate of a queued utterance with the same id")
         key = _dedupe_key(u)
         if u.priority in TEXT_DEDUPED:
             earlier = self._recent.get(key) or next(  # else still queued, put before the window
-                ((q.created, q.id) for q in self if q.priority in TEXT_DEDUPED
-                 and _dedupe_key(q) == key), None)
+                ((q.created, q.id) for k, q in self._queued.values()
+                 if k == key and q.priority in TEXT_DEDUPED), None)
             if earlier is not None and earlier[1] != u.id:
                 ago = max(0.0, now - earlier[0])
                 return self._drop(u, "duplicate", f"duplicate of a line queued {ago:.0f} s ago")
@@ -65,6 +67,7 @@ class SpeechQueue:
                 return self._drop(u, "queue_full", f"queue full ({self.max_items} waiting, "
                                   "none of them chat)")
         self._lanes[u.priority].append(u)
+        self._queued[u.id] = (key, u)
         if u.priority in TEXT_DEDUPED and key not in self._recent:
             self._recent[key] = (now, u.id)
         return None
@@ -72,8 +75,9 @@ class SpeechQueue:
     def requeue(self, u: Utterance) -> None:
         """Put back an utterance that was popped but not finished (OBS went away): at the front
         of its priority, never deduped or dropped for a full queue."""
-        if not any(q.id == u.id for q in self):
+        if u.id not in self._queued:
             self._lanes[u.priority].appendleft(u)
+            self._queued[u.id] = (_dedupe_key(u), u)
 
     # -- output ----------------------------------------------------------------------------------
     def pop(self, now: float) -> Utterance | None:
@@ -83,7 +87,9 @@ class SpeechQueue:
             return None
         for lane in self._lanes.values():
             if lane:
-                return lane.popleft()
+                u = lane.popleft()
+                del self._queued[u.id]
+                return u
         return None
 
     def expire(self, now: float) -> list[Utterance]:
@@ -98,13 +104,13 @@ class SpeechQueue:
 
     # -- control ---------------------------------------------------------------------------------
     def remove(self, utterance_id: str, reason: str, *, kind: str = "removed") -> Utterance | None:
-        for lane in self._lanes.values():
-            for u in lane:
-                if u.id == utterance_id:
-                    lane.remove(u)
-                    self._drop(u, kind, reason)
-                    return u
-        return None
+        found = self._queued.get(utterance_id)
+        if found is None:
+            return None
+        u = found[1]
+        self._lanes[u.priority].remove(u)
+        self._drop(u, kind, reason)
+        return u
 
     def remove_user(self, login: str, reason: str, *, kind: str = "muted") -> list[Utterance]:
         """Every queued line of ``login`` (a mute); announcements have no login and stay."""
@@ -149,6 +155,8 @@ class SpeechQueue:
         drop = Drop(event_id=u.id, source=u.source, user=u.user, reason=reason, text=u.text,
                     kind=kind)
         _LOGGER.info("Dropped %s from %s: %s", f"{u.priority} {u.id}", u.user or u.source, reason)
+        if u.id in self._queued and self._queued[u.id][1] is u:
+            del self._queued[u.id]
         self.drops[kind] += 1
         self.recent_drops.append(drop)
         if self.on_drop is not None:
