@@ -31,10 +31,11 @@ def new_id() -> str:
 
 @dataclass(frozen=True)
 class _EventBase:
-    type: ClassVar[str]
+    wire_type: ClassVar[str]
+    """The ``type`` of this event on the wire."""
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": self.type}
+        out: dict[str, Any] = {"type": self.wire_type}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             out[f.name] = sorted(value) if isinstance(value, frozenset) else value
@@ -43,15 +44,15 @@ class _EventBase:
     @classmethod
     def from_dict(cls: type[E], data: Any) -> E:
         if not isinstance(data, dict):
-            raise BadRequest(f"a {cls.type} event must be a JSON object")
+            raise BadRequest(f"a {cls.wire_type} event must be a JSON object")
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             if f.name in data and data[f.name] is not None:
-                values[f.name] = _check(cls.type, f, data[f.name])
+                values[f.name] = _check(cls.wire_type, f, data[f.name])
         try:
             return cls(**values)
         except TypeError as exc:  # a required field is missing
-            raise BadRequest(f"{cls.type}: {exc}") from None
+            raise BadRequest(f"{cls.wire_type}: {exc}") from None
 
 
 def _check(kind: str, f: dataclasses.Field[Any], value: Any) -> Any:
@@ -85,7 +86,7 @@ def _check(kind: str, f: dataclasses.Field[Any], value: Any) -> Any:
 class ChatMessage(_EventBase):
     """A viewer's chat line (Twitch PRIVMSG, YouTube text message, Bilibili danmu, ...)."""
 
-    type: ClassVar[str] = "chat"
+    wire_type: ClassVar[str] = "chat"
     source: str
     text: str
     login: str = ""
@@ -109,7 +110,7 @@ class ChatMessage(_EventBase):
 class StreamEvent(_EventBase):
     """A stream event: subscription, gift, raid, bits, donation, follow, ..."""
 
-    type: ClassVar[str] = "stream_event"
+    wire_type: ClassVar[str] = "stream_event"
     source: str
     kind: str
     user: str = ""
@@ -130,7 +131,7 @@ class StreamEvent(_EventBase):
 class Announcement(_EventBase):
     """Something the streamer wants said: a hotkey slot, a scene message, the test button, the API."""
 
-    type: ClassVar[str] = "announcement"
+    wire_type: ClassVar[str] = "announcement"
     text: str
     source: str = "api"
     voice: str = ""
@@ -145,7 +146,7 @@ class Announcement(_EventBase):
 
 Event = Union[ChatMessage, StreamEvent, Announcement]
 EVENT_TYPES: dict[str, type[ChatMessage] | type[StreamEvent] | type[Announcement]] = {
-    cls.type: cls for cls in (ChatMessage, StreamEvent, Announcement)
+    cls.wire_type: cls for cls in (ChatMessage, StreamEvent, Announcement)
 }
 
 
