@@ -8,6 +8,7 @@ fast: it only checks that nothing changed.
     python3 install.py --with edge        # + Edge TTS (online voices)
     python3 install.py --with xtts        # + Coqui XTTS-v2 (torch; several GB)
     python3 install.py --with all --dev --system-deps   # everything the test suite needs
+    python3 install.py --voice zh_CN-huayan-medium      # + a Piper catalogue voice (Chinese)
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ SYSTEM_PACKAGES = {
 }
 SYSTEM_EXTRA = ["libgl1-mesa-dri"]
 """Software OpenGL for OBS under Xvfb."""
-STEPS = 4
+STEPS = 5
 
 
 def step(n: int, text: str) -> None:
@@ -52,6 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="also apt-get the Debian packages the OBS end-to-end tests need")
     parser.add_argument("--venv", default=str(ROOT / ".venv"), help="virtual environment folder")
     parser.add_argument("--force", action="store_true", help="reinstall even if nothing changed")
+    parser.add_argument("--voice", dest="voices", action="append", default=[], metavar="NAME",
+                        help="also fetch this Piper catalogue voice, e.g. zh_CN-huayan-medium "
+                             "(repeatable; runs `python -m engine download-voice NAME`)")
     return parser.parse_args(argv)
 
 
@@ -129,6 +133,12 @@ def check(venv_dir: Path) -> None:
          "print('  engine imports; bundled voice:', ', '.join(p.bundled_voices()))"])
 
 
+def download_voices(venv_dir: Path, voices: list[str]) -> None:
+    """Fetch Piper catalogue voices with the engine's own download code (into voices_dir)."""
+    for name in voices:
+        run([str(venv_python(venv_dir)), "-m", "engine", "download-voice", name], cwd=ROOT)
+
+
 def print_obs_steps(venv_dir: Path) -> None:
     script = ROOT / "obs_plugin" / "tts_plugin.py"
     print(f"""
@@ -159,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     install_python(venv_dir, extras, args.force)
     step(3, "Checking the installation")
     check(venv_dir)
-    step(4, f"Finished in {time.monotonic() - started:.1f} s")
+    step(4, "Voices" + (f": {', '.join(args.voices)}" if args.voices
+                        else " (none asked: pass --voice NAME, e.g. --voice zh_CN-huayan-medium)"))
+    download_voices(venv_dir, args.voices)
+    step(5, f"Finished in {time.monotonic() - started:.1f} s")
     print_obs_steps(venv_dir)
     return 0
 

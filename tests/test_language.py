@@ -8,14 +8,19 @@ edge-tts code against tests/edge_fake.py.
 
 from __future__ import annotations
 
+import hashlib
+import http.server
 import json
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
+from engine import cli
 from engine import config as config_mod
 from engine.errors import ConfigError
 from engine.pipeline.language import LanguageDetector, Run, base_language
@@ -225,3 +230,52 @@ async def test_edge_down_and_no_offline_chinese_voice_names_the_fix(
     assert "download-voice zh_CN-huayan-medium" in error["message"]
     status, meta = await synthesize(engine, "But English falls back to Piper.")
     assert status == 200 and meta["backend"] == "piper"
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path) -> Iterator[str]:
+    """A Piper voice catalogue on loopback offering the tiny voice as zh_CN-huayan-medium."""
+    name, rel = "zh_CN-huayan-medium", "zh/zh_CN/huayan/medium/zh_CN-huayan-medium.onnx"
+    model = make_voice(tmp_path / "catalogue", name)
+    files = {rel: model.read_bytes(), rel + ".json": Path(f"{model}.json").read_bytes()}
+    entry = {"key": name, "name": "huayan", "quality": "medium", "num_speakers": 1,
+             "language": {"code": "zh_CN", "family": "zh", "region": "CN"}, "aliases": [],
+             "files": {p: {"size_bytes": len(b), "md5_digest": hashlib.md5(b).hexdigest()}
+                       for p, b in files.items()}}
+    files["voices.json"] = json.dumps({name: entry}).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = files.get(self.path.split("?", 1)[0].removeprefix("/v/"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(10)
+
+
+async def test_download_voice_makes_chinese_speak_with_no_config_change(
+        catalogue: str, start_engine: Any, tmp_path: Path) -> None:
+    """The README's fix: `python -m engine download-voice zh_CN-huayan-medium` (the real
+    download code; install.py --voice runs the same command), then Chinese is spoken."""
+    voices = tmp_path / "voices"
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump({"tts": {"backends": {"piper": {
+        "voices_dir": str(voices), "catalogue_url": catalogue}}}}))
+    assert cli.main(["--config", str(config_file), "download-voice", "zh_CN-huayan-medium"]) == 0
+    engine = await start(start_engine, tmp_path, zh_voice=False)
+    status, meta = await synthesize(engine, "观众弹幕内容")
+    assert status == 200 and (meta["voice"], meta["language"]) == ("zh_CN-huayan-medium", "zh"), meta
