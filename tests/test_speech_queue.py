@@ -51,7 +51,8 @@ def test_duplicate_text_and_voice_within_the_window() -> None:
     assert isinstance(drop, Drop) and drop.kind == "duplicate"
     assert drop.reason == "duplicate of a line queued 12 s ago"
     assert q.put(utt("hello world", voice="other"), NOW + 12) is None  # another voice
-    q.pop(NOW + 13)
+    assert q.put(utt("hello world", "announcement"), NOW + 12) is None  # another priority
+    assert [q.pop(NOW + 13).text for _ in range(2)] == ["hello world", "Hello  World"]  # type: ignore[union-attr]
     assert q.put(utt("hello world"), NOW + 20) is not None  # recently put, though played
     assert q.put(utt("hello world"), NOW + 31) is None  # window over
     assert q.drops["duplicate"] == 2
@@ -250,7 +251,7 @@ def test_random_operations_keep_the_queue_consistent(ops: list[tuple[str, str, i
         assert [u.rank for u in items] == sorted(u.rank for u in items)
         assert len({u.id for u in items}) == len(items)
         if not requeued:  # requeue() puts back regardless of dedupe and size, by design
-            texts_waiting = [(u.text, u.voice) for u in items if u.priority != "event"]
+            texts_waiting = [(u.priority, u.text, u.voice) for u in items if u.priority != "event"]
             assert len(set(texts_waiting)) == len(texts_waiting)
             assert len(items) <= 4 or all(u.priority != "chat" for u in items)
         removed = sum(n for kind, n in q.drops.items() if kind not in ("duplicate",))

@@ -38,10 +38,10 @@ class SpeechQueue:
         self.recent_drops: collections.deque[Drop] = collections.deque(maxlen=RECENT_DROPS)
         self._lanes: dict[str, collections.deque[Utterance]] = {p: collections.deque()
                                                                 for p in PRIORITIES}
-        self._recent: dict[tuple[str, str], tuple[float, str]] = {}
-        """(normalized text, voice) -> (wall-clock time it was put, utterance id), within the
+        self._recent: dict[tuple[str, str, str], tuple[float, str]] = {}
+        """(priority, normalized text, voice) -> (wall-clock time it was put, utterance id), within the
         dedupe window."""
-        self._queued: dict[str, tuple[tuple[str, str], Utterance]] = {}
+        self._queued: dict[str, tuple[tuple[str, str, str], Utterance]] = {}
         """id -> (dedupe key, utterance) of everything waiting."""
         self._paused = False
 
@@ -54,8 +54,7 @@ class SpeechQueue:
         key = _dedupe_key(u)
         if u.priority in TEXT_DEDUPED:
             earlier = self._recent.get(key) or next(  # else still queued, put before the window
-                ((q.created, q.id) for k, q in self._queued.values()
-                 if k == key and q.priority in TEXT_DEDUPED), None)
+                ((q.created, q.id) for k, q in self._queued.values() if k == key), None)
             if earlier is not None and earlier[1] != u.id:
                 ago = max(0.0, now - earlier[0])
                 return self._drop(u, "duplicate", f"duplicate of a line queued {ago:.0f} s ago")
@@ -169,6 +168,7 @@ class SpeechQueue:
             self._recent = {k: v for k, v in self._recent.items() if v[0] >= limit}
 
 
-def _dedupe_key(u: Utterance) -> tuple[str, str]:
-    return _SPACES.sub(" ", u.text).strip().casefold(), u.voice or ""
+def _dedupe_key(u: Utterance) -> tuple[str, str, str]:
+    """A viewer repeating the streamer's announcement does not cancel it, nor the reverse."""
+    return u.priority, _SPACES.sub(" ", u.text).strip().casefold(), u.voice or ""
 
