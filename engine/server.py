@@ -48,6 +48,9 @@ MAX_LINE_BYTES = 8190
 """Longest request line or header line accepted (aiohttp answers 400 beyond it)."""
 MAX_HEADERS = 64
 """Most header fields accepted in one request."""
+LINGER_S = 2.0
+"""After an early reply (408, 413), how long the rest of an unread body is drained before the
+connection closes (so the client reads the reply instead of a reset)."""
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -157,7 +160,7 @@ def create_app(config: EngineConfig, *, engine: Engine | None = None) -> web.App
     limits = config.server
     handler_args = {  # per connection: idle/unfinished-head timeout, header caps, quiet client faults
         "keepalive_timeout": limits.idle_timeout_s, "max_line_size": MAX_LINE_BYTES,
-        "max_field_size": MAX_LINE_BYTES, "max_headers": MAX_HEADERS,
+        "max_field_size": MAX_LINE_BYTES, "max_headers": MAX_HEADERS, "lingering_time": LINGER_S,
         "logger": _ConnectionLog(logging.getLogger("aiohttp.server"), {}),
     }
     app = web.Application(middlewares=[guard], client_max_size=limits.max_body_bytes,

@@ -1,0 +1,325 @@
+"""Issue 12's urgent fixes against a real engine on loopback (real Piper voice): the queue cannot
+be jammed, voices are named (never file paths), foreign hosts and other sites are refused, no
+input gets a 5xx or drops the WebSocket, and slow or idle connections are closed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+
+from engine.errors import BadRequest, Expired
+from engine.jobs import Job, SynthesisRequest
+from engine.scheduler import Scheduler
+from tests.conftest import RunningEngine, post_unix
+
+HUGE = int("9" * 400)
+
+
+async def call(engine: RunningEngine, method: str, route: str, body: Any = None,
+               headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """One request over TCP; the reply's JSON (or its bytes when it is not JSON)."""
+    data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as s, \
+            s.request(method, engine.url + route, data=data, headers=headers or {}) as r:
+        raw = await r.content.read(65536) if route == "/v1/subscribe" and r.status == 200 else await r.read()
+        try:
+            return r.status, json.loads(raw.splitlines()[0] if route == "/v1/subscribe" else raw)
+        except (ValueError, IndexError):
+            return r.status, raw
+
+
+# -- 1. the queue cannot be jammed -------------------------------------------------------------
+
+async def test_a_hundred_huge_deadlines_are_refused_and_a_normal_job_still_runs(start_engine: Any) -> None:
+    engine = await start_engine()
+    for i in range(100):
+        status, body = await call(engine, "POST", "/v1/jobs", {"text": f"line {i}", "deadline_ms": HUGE})
+        assert status == 400 and "deadline_ms" in body["error"]["message"], body
+    bad: Any
+    for bad in (-1, 3_600_001, 1.5, "10", True, [], {}):
+        status, body = await call(engine, "POST", "/v1/jobs", {"text": "hi", "deadline_ms": bad})
+        assert status == 400 and "deadline_ms" in body["error"]["message"], (bad, body)
+    status, body = await call(engine, "GET", "/health")
+    assert body["queue"]["queued"] == 0 and body["queue"]["refused_busy"] == 0
+    status, job = await call(engine, "POST", "/v1/jobs",
+                             {"text": "Still speaking.", "deadline_ms": 3_600_000})
+    assert status == 202
+    status, wav = await call(engine, "GET", job["wav_url"])
+    assert status == 200 and wav[:4] == b"RIFF" and len(wav) > 44 + 9600
+
+
+async def test_a_job_that_cannot_be_scheduled_leaves_nothing_in_the_queue() -> None:
+    ran: list[str] = []
+    gate = asyncio.Event()
+
+    async def runner(job: Job) -> None:
+        ran.append(job.request.text)
+        if job.request.text == "blocker":
+            await gate.wait()
+        job.finish("done")
+
+    sched = Scheduler(runner, max_concurrent=1, max_queued=1)
+    with pytest.raises(BadRequest, match="deadline_ms"):
+        SynthesisRequest("x", deadline_ms=HUGE)
+    broken = Job(SynthesisRequest("broken", deadline_ms=10), key="k1")
+    broken.request.deadline_ms = HUGE  # changed after validation: the scheduler still copes
+    with pytest.raises(OverflowError):
+        sched.submit(broken)
+    assert sched.queued == 0 and sched.find("k1") is None
+    blocker = sched.submit(Job(SynthesisRequest("blocker"), key="k2"))
+    waiting = sched.submit(Job(SynthesisRequest("withdrawn", deadline_ms=60_000), key="k3"))
+    assert sched.queued == 1
+    sched.discard(waiting)  # its request failed after queueing
+    assert sched.queued == 0 and waiting.done and sched.find("k3") is None
+    assert not isinstance(waiting.error, Expired)
+    gate.set()
+    await asyncio.wait_for(blocker.wait_begun(), 5)
+    ok = sched.submit(Job(SynthesisRequest("fine"), key="k4"))
+    for _ in range(100):
+        if ok.done:
+            break
+        await asyncio.sleep(0.01)
+    assert ran == ["blocker", "fine"] and ok.state == "done"
+
+
+# -- 2. voices by name only ----------------------------------------------------------------------
+
+PATHS = ["/etc/passwd", "~/x.onnx", "../../x", "/proc/kmsg", "en_US-joe-medium.onnx",
+         "..\\..\\x", "voice\x00", "/no/such/file.onnx"]
+
+
+async def test_voice_paths_are_refused_alike_and_quickly_and_never_reach_piper(start_engine: Any) -> None:
+    engine = await start_engine()
+    replies = set()
+    for voice in PATHS:
+        for route in ("/v1/synthesize", "/v1/jobs", "/v1/say"):
+            began = time.monotonic()
+            status, body = await call(engine, "POST", route, {"text": "hi", "voice": voice})
+            assert time.monotonic() - began < 2.0, (voice, route)
+            replies.add((status, body["error"]["code"], body["error"]["message"]))
+        status, body = await call(engine, "POST", "/v1/audio/speech", {"input": "hi", "voice": voice})
+        replies.add((status, body["error"]["code"], body["error"]["message"]))
+    assert len(replies) == 1, replies  # an existing file and a missing one look the same
+    status, code, message = replies.pop()
+    assert status == 400 and code == "bad_request" and "not a file path" in message
+    async with aiohttp.ClientSession() as s, s.ws_connect(engine.url + "/ws") as ws:
+        for voice in ("/etc/passwd", "/proc/kmsg"):
+            await ws.send_json({"type": "tts", "text": "hi", "voice": voice})
+            err = await ws.receive_json(timeout=5)
+            assert err["type"] == "error" and "not a file path" in err["message"]
+    _, health = await call(engine, "GET", "/health")
+    piper = health["backends"]["piper"]
+    assert piper["breaker"]["state"] == "closed" and piper["breaker"]["consecutive_failures"] == 0
+    assert piper["failed"] == 0 and piper["loaded_voices"] == ["en_US-joe-medium"]
+
+
+# -- 3. hosts, origins and other sites -----------------------------------------------------------
+
+async def test_only_the_engines_own_host_names_are_answered(start_engine: Any) -> None:
+    engine = await start_engine(server={"allowed_hosts": ["tts.lan", "box.lan:8123"]})
+    port = engine.tcp.rsplit(":", 1)[1]
+    ok = ["127.0.0.1", f"127.0.0.1:{port}", "localhost", f"LOCALHOST:{port}", f"[::1]:{port}",
+          "tts.lan", f"tts.lan:{port}", "tts.lan:80", "box.lan:8123"]
+    refused = ["evil.example", f"evil.example:{port}", "127.0.0.1:1", f"0.0.0.0:{port}",
+               "box.lan", "box.lan:80", f"127.0.0.1.evil.example:{port}", ""]
+    for host in ok:
+        status, _ = await call(engine, "GET", "/health", headers={"Host": host})
+        assert status == 200, host
+    for host in refused:
+        for method, route, body in (("GET", "/health", None), ("GET", "/metrics", None),
+                                    ("GET", "/v1/voices", None), ("GET", "/v1/subscribe", None),
+                                    ("POST", "/v1/say", {"text": "rebound"})):
+            status, reply = await call(engine, method, route, body, headers={"Host": host})
+            assert status == 403 and reply["error"]["code"] == "unknown_host", (host, route)
+    async with aiohttp.ClientSession() as s:
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await s.ws_connect(engine.url + "/ws", headers={"Host": "evil.example"})
+    unix = await asyncio.to_thread(_unix_get_with_host, engine.unix, "evil.example")
+    assert unix == 200  # only this user can open the socket: any Host is fine there
+    _, health = await call(engine, "GET", "/health")
+    assert health["announcements"]["said"] == 0  # nothing refused was spoken
+
+
+def _unix_get_with_host(path: str, host: str) -> int:
+    from bench.common import UnixHTTPConnection
+
+    conn = UnixHTTPConnection(path, timeout=10)
+    try:
+        conn.putrequest("GET", "/health", skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+async def test_other_sites_null_origins_and_origin_less_cross_site_posts_are_refused(
+        start_engine: Any) -> None:
+    engine = await start_engine(server={"allowed_origins": ["http://localhost:3000", "null"]})
+    own = f"http://{engine.tcp}"
+    refused = [{"Sec-Fetch-Site": "same-site"}, {"Sec-Fetch-Site": "cross-site"},
+               {"Origin": "null"}, {"Origin": "http://127.0.0.1:9999", "Sec-Fetch-Site": "same-site"},
+               {"Origin": "https://evil.example"}]
+    for headers in refused:
+        for method, route, body in (("POST", "/v1/say", {"text": "hi"}), ("GET", "/v1/subscribe", None),
+                                    ("POST", "/v1/jobs", {"text": "hi"})):
+            status, reply = await call(engine, method, route, body, headers=headers)
+            assert status == 403 and reply["error"]["code"] == "cross_origin", (headers, route)
+        async with aiohttp.ClientSession() as s:
+            with pytest.raises(aiohttp.WSServerHandshakeError):
+                await s.ws_connect(engine.url + "/ws", headers=headers)
+    allowed = [{}, {"Sec-Fetch-Site": "none"}, {"Origin": own, "Sec-Fetch-Site": "same-origin"},
+               {"Origin": "http://localhost:3000", "Sec-Fetch-Site": "same-site"}]
+    for headers in allowed:
+        status, _ = await call(engine, "POST", "/v1/say", {"text": "hi"}, headers=headers)
+        assert status == 202, headers
+
+
+# -- 4. no 5xx from any input, and the WebSocket stays open --------------------------------------
+
+DEEP = b"[" * 10_000 + b"]" * 10_000
+MALFORMED = [
+    DEEP, b'{"text": ' + DEEP + b"}", b'{"text": "hi", "priority": []}', b'{"text": "hi", "priority": {}}',
+    b'{"text": "hi", "voice": [[[]]]}', b'{"text": "hi", "backend": {"a": 1}}',
+    b'{"text": "hi", "deadline_ms": 1e400}', b'{"text": "hi", "format": []}',
+    b'{"input": [], "voice": {}, "response_format": []}', b'{"input": "hi", "model": [], "voice": []}',
+    b"\xff\xfe", b"null", b"[]", b'"text"', b"",
+    b'{"text": "' + b"a" * 300 + b'", "voice": "' + b"v" * 300 + b'"}',
+]
+POST_ROUTES = ("/v1/synthesize", "/v1/jobs", "/v1/say", "/v1/audio/speech")
+
+
+async def test_malformed_bodies_get_a_json_4xx_on_every_endpoint(start_engine: Any) -> None:
+    engine = await start_engine()
+    for route in POST_ROUTES:
+        for body in MALFORMED:  # some are valid somewhere ("format" on /v1/jobs is ignored)
+            status, reply = await call(engine, "POST", route, body)
+            assert status < 500 and isinstance(reply, dict), (route, body[:40], status, reply)
+        unhashable = b'{"input": "hi", "voice": []}' if route == "/v1/audio/speech" else \
+            b'{"text": "hi", "priority": []}'
+        for body in (DEEP, b'{"text": ' + DEEP + b"}", b'{"input": ' + DEEP + b"}", unhashable):
+            status, reply = await call(engine, "POST", route, body)
+            assert status == 400 and reply["error"]["code"] == "bad_request", (route, body[:40], reply)
+    status, _, raw = await post_unix(engine.unix, "/v1/jobs", b'{"text": "hi", "priority": []}')
+    assert status == 400 and json.loads(raw)["error"]["code"] == "bad_request"
+
+
+async def test_malformed_websocket_messages_are_answered_and_the_socket_stays_open(start_engine: Any) -> None:
+    engine = await start_engine()
+    async with aiohttp.ClientSession() as s, s.ws_connect(engine.url + "/ws") as ws:
+        for body in [b for b in MALFORMED if b"format" not in b and b"input" not in b]:
+            for kind in ("tts", "say"):
+                text = body.decode("utf-8", "replace")
+                if text.startswith("{") and text.endswith("}"):
+                    text = f'{{"type": "{kind}", {text[1:]}' if len(text) > 2 else text
+                await ws.send_str(text)
+                reply = await ws.receive_json(timeout=10)
+                assert reply["type"] == "error", (text[:40], reply)
+        await ws.send_json({"type": "tts", "text": "Still open."})
+        assert (await ws.receive_json(timeout=30))["type"] == "start"
+        while (msg := await ws.receive(timeout=30)).type == aiohttp.WSMsgType.BINARY:
+            pass
+        assert json.loads(msg.data)["type"] == "end"
+
+
+async def test_random_json_never_gets_a_5xx(start_engine: Any) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    engine = await start_engine(performance={"queue": {"max_queued": 1000}})
+    scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+    keys = st.sampled_from(["text", "input", "voice", "backend", "priority", "deadline_ms", "format",
+                            "response_format", "model", "type"])
+    bodies = st.dictionaries(keys, values | st.sampled_from(["hi", "chat", "piper", "wav", "say"]),
+                             max_size=6) | values
+
+    @settings(max_examples=120, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(route=st.sampled_from(POST_ROUTES), body=bodies)
+    def check(route: str, body: Any) -> None:
+        status, reply = _post_blocking(engine.tcp, route, json.dumps(body).encode())
+        assert status < 500 or reply.get("error", {}).get("code") in ("busy", "expired"), (route, body)
+
+    await asyncio.to_thread(check)
+
+
+def _post_blocking(tcp: str, route: str, body: bytes) -> tuple[int, Any]:
+    import http.client
+
+    host, port = tcp.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("POST", route, body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        raw = resp.read()
+        try:
+            return resp.status, json.loads(raw)
+        except ValueError:
+            return resp.status, {}
+    finally:
+        conn.close()
+
+
+async def test_an_unexpected_exception_is_one_json_500_and_one_log_line(
+        start_engine: Any, caplog: pytest.LogCaptureFixture) -> None:
+    engine = await start_engine()
+
+    def broken(data: dict[str, Any]) -> Any:
+        raise ValueError("a bug")
+
+    engine.engine.make_request = broken  # a bug stand-in: the handler raises a non-engine error
+    caplog.set_level(logging.DEBUG)
+    status, reply = await call(engine, "POST", "/v1/jobs", {"text": "hi"})
+    assert status == 500 and reply["error"]["code"] == "internal"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "ValueError: a bug" in errors[0].getMessage() and errors[0].exc_info is None
+
+
+# -- 5. limits: idle, half-sent heads and bodies, header size, WebSocket messages ----------------
+
+async def test_idle_and_half_sent_requests_are_closed_in_time(
+        start_engine: Any, caplog: pytest.LogCaptureFixture) -> None:
+    engine = await start_engine(server={"idle_timeout_s": 0.5, "body_timeout_s": 0.5, "max_body_bytes": 2048})
+    host, port = engine.tcp.rsplit(":", 1)
+
+    async def closed_after(send: bytes) -> tuple[float, bytes]:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        began = time.monotonic()
+        writer.write(send)
+        await writer.drain()
+        got = await asyncio.wait_for(reader.read(), timeout=5)  # read() returns once closed
+        writer.close()
+        return time.monotonic() - began, got
+
+    caplog.set_level(logging.WARNING)
+    idle, got = await closed_after(b"")
+    assert 0.3 < idle < 3 and got == b""
+    head, got = await closed_after(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
+    assert 0.3 < head < 3 and got == b""
+    body, got = await closed_after(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   b"Content-Length: 100\r\n\r\n{\"text\": ")
+    assert 0.3 < body < 4 and got.startswith(b"HTTP/1.1 408") and b"body_timeout_s" in got
+    kept, got = await closed_after(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert 0.3 < kept < 3 and got.startswith(b"HTTP/1.1 200")  # keep-alive ends after idle_timeout_s
+    big = b"X-Big: " + b"a" * 9000 + b"\r\n"
+    _, got = await closed_after(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n" + big + b"\r\n")
+    assert got.startswith((b"HTTP/1.0 4", b"HTTP/1.1 4"))
+    _, got = await closed_after(b"\x16\x03\x01 not http at all\r\n\r\n")
+    assert got.startswith((b"HTTP/1.0 400", b"HTTP/1.1 400"))
+    async with aiohttp.ClientSession() as s, s.ws_connect(engine.url + "/ws") as ws:
+        await ws.send_str(json.dumps({"type": "tts", "text": "x" * 4000}))
+        msg = await ws.receive(timeout=5)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], \
+        [r.getMessage() for r in caplog.records]  # a client's fault is no warning, no traceback
+    status, _ = await call(engine, "GET", "/health")
+    assert status == 200
