@@ -12,6 +12,8 @@ from .base import STATES, Emit, Source, SourceEvent, SourceStatus
 
 REGISTRY: dict[str, str] = {
     "twitch": "engine.sources.twitch:TwitchSource",
+    "bilibili": "engine.sources.bilibili:BilibiliSource",
+    "youtube": "engine.sources.youtube:YouTubeSource",
 }
 """Every source the engine knows, as ``module:Class``. Adding one is one line here."""
 
