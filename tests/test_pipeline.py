@@ -11,10 +11,16 @@ import pytest
 
 from engine import config, validate
 from engine.errors import ConfigError
-from engine.pipeline.events import Announcement, ChatMessage, StreamEvent
+from engine.pipeline.events import STREAM_EVENT_KINDS, Announcement, ChatMessage, StreamEvent
 from engine.pipeline.filters import remove_links, strip_prefix
 from engine.pipeline.moderation import Moderation
-from engine.pipeline.options import ChatOptions, EventKindOptions, EventOptions, SpeechOptions
+from engine.pipeline.options import (
+    EVENT_TEMPLATES,
+    ChatOptions,
+    EventKindOptions,
+    EventOptions,
+    SpeechOptions,
+)
 from engine.pipeline.pipeline import Drop, Pipeline
 from engine.pipeline.templates import format_amount, render
 from engine.pipeline.voices import voice_for
@@ -300,3 +306,9 @@ def test_shipped_config_yaml_matches_the_defaults() -> None:
     for kind in ("sub", "resub", "gift", "raid", "bits", "donation", "follow", "member",
                  "superchat", "supersticker", "merch", "gift_item", "guard"):
         assert shipped.events.kind(kind) == defaults.kind(kind), kind
+
+
+def test_every_stream_event_kind_has_options() -> None:
+    assert set(EVENT_TEMPLATES) == set(STREAM_EVENT_KINDS)
+    for kind in STREAM_EVENT_KINDS:
+        assert isinstance(EventOptions().kind(kind), EventKindOptions)
