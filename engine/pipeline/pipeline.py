@@ -63,7 +63,7 @@ class Pipeline:
         if isinstance(result, Drop):
             self.drops[result.kind] += 1
             level = logging.DEBUG if result.kind == "no_prefix" else logging.INFO
-            _LOGGER.log(level, "Dropped %s from %s: %s", event.type, result.user or result.source,
+            _LOGGER.log(level, "Dropped %s from %s: %s", event.wire_type, result.user or result.source,
                         result.reason)
         return result
 
