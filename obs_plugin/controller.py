@@ -90,7 +90,7 @@ class Controller:
             if self.loaded:  # the Media Source exists only once OBS has loaded the scenes
                 self._report(self.parts.tick(time.monotonic()))
 
-    def close(self) -> threading.Thread | None:
+    def close(self) -> threading.Event | None:
         """At unload (the timer is removed first): stop playing and hand the link's threads to a
         reaper; returns at once."""
         with self._lock:
@@ -248,7 +248,7 @@ class Controller:
     def _report(self, outcomes: list[Outcome]) -> None:
         for o in outcomes:
             p = o.part
-            if o.state == "started" and p.part == 0:
+            if o.state == "started":
                 _LOGGER.info("Playing %s utterance %s part %d/%d (job %s): Media Source playing %.0f ms "
                              "after the engine published it", p.source or "?", p.utterance, p.part + 1,
                              p.parts, p.job, (o.at - p.received) * 1000)

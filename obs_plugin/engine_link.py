@@ -75,12 +75,13 @@ class EngineLink:
         return self.fetcher.temp_dir
 
     def start(self) -> None:
+        reaper.start()  # now, so that close() never waits for a thread to start
         for thread in self._threads:
             thread.start()
 
-    def close(self, *, stop_engine: bool = True) -> threading.Thread:
-        """Tell every thread to stop and return at once; the returned reaper thread joins them,
-        removes the temp folder and stops an engine this plugin started."""
+    def close(self, *, stop_engine: bool = True) -> threading.Event:
+        """Tell every thread to stop and return at once; the reaper joins them, removes the temp
+        folder and stops an engine this plugin started, then sets the returned event."""
         self._stop.set()
         self._wake.set()
         self._wake_subscriber.set()

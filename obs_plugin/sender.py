@@ -145,7 +145,13 @@ class Sender:
             return False
         except EngineClientError:
             return True
-        self.inbox.put(EventDelivered(item.id, bool(reply.get("duplicate"))))
+        duplicate = bool(reply.get("duplicate"))
+        if reply.get("accepted") is False and not duplicate:  # the engine's pipeline dropped it
+            reason = str(reply.get("reason") or "dropped by the engine")
+            _LOGGER.warning("The engine dropped %s announcement %r: %s", item.source, item.text[:60], reason)
+            self.inbox.put(EventDropped(item.id, reason))
+        else:
+            self.inbox.put(EventDelivered(item.id, duplicate))
         return False
 
     def _send_report(self, report: PlaybackReport) -> bool:

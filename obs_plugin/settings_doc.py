@@ -218,7 +218,7 @@ A binding is an OBS hotkey array, e.g. `"hotkey_announce_1": [{"key": "OBS_KEY_F
 - `Engine connected at ADDRESS` / `Engine not reachable: REASON` (once per outage) /
   `Engine reachable again at ADDRESS`.
 - `Playing SOURCE utterance ID part I/N (job JOB): Media Source playing T ms after the engine
-  published it`, for the first part of each utterance.
+  published it`, for every part (the e2e tests and `bench/obs_latency.py` read these lines).
 - Outbox drops, refused events, failed downloads and subscription refusals, once each.
 
 Only OBS's own threads write to the log: lines from worker threads wait for the next timer tick

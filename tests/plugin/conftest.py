@@ -35,8 +35,7 @@ def obs() -> Iterator[Any]:
 
     if tts_plugin.controller() is not None:
         tts_plugin.script_unload()
-    for thread in reaper.pending():
-        thread.join(10)
+    assert reaper.idle(timeout_s=10), "the reaper did not finish"
 
 
 @pytest.fixture

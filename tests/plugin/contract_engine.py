@@ -154,7 +154,7 @@ def _handler(engine: ContractEngine) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             return dict(json.loads(self.rfile.read(length) or b"{}"))
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self._body()
             if self.path == "/v1/events":
                 self._json(*engine.answer_event(body))
@@ -166,7 +166,7 @@ def _handler(engine: ContractEngine) -> type[BaseHTTPRequestHandler]:
             else:
                 self._json(404, {"error": {"code": "not_found", "message": self.path}})
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/health":
                 self._json(200, engine.health)
             elif self.path == "/v1/voices":

@@ -59,9 +59,9 @@ def test_the_engine_is_started_from_the_checkouts_venv_and_stopped_at_unload(tmp
         assert proc is not None and proc.poll() is None
     finally:
         started = time.monotonic()
-        reaper = link.close()
+        done = link.close()
         assert time.monotonic() - started < 0.05  # the wait for the engine is the reaper's
-    reaper.join(10)
+    assert done.wait(10)
     assert proc.poll() is not None  # stopped with the script
     events = drain(inbox)
     assert isinstance(events[0], EngineDown)
@@ -86,7 +86,7 @@ def test_a_missing_venv_is_reported_not_fatal(tmp_path: Path) -> None:
         assert notes and notes[0].failure and "run install.py" in notes[0].text
         assert link.engine_proc is None
     finally:
-        link.close().join(10)
+        assert link.close().wait(10)
 
 
 def test_temp_folders_of_dead_obs_processes_are_swept(tmp_path: Path, monkeypatch: Any) -> None:
@@ -103,6 +103,6 @@ def test_temp_folders_of_dead_obs_processes_are_swept(tmp_path: Path, monkeypatc
     assert not stale.exists() and live.exists() and other.exists()
     assert Path(link.temp_dir).parent == tmp_path
     assert Path(link.temp_dir).name.startswith(f"streamer-tts-obs-{os.getpid()}-")
-    link.close().join(10)
+    assert link.close().wait(10)
     assert not Path(link.temp_dir).exists()
     assert fetcher.TEMP_PREFIX == "streamer-tts-obs-"

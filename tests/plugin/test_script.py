@@ -43,7 +43,7 @@ def test_the_docstring_table_lists_every_declared_key() -> None:
     doc = tts_plugin.__doc__ or ""
     keys = re.findall(r"^    (\S+)\s+(?:str|bool|int|array)\b", doc, flags=re.M)
     declared = [s.key.replace("{n}", "{N}") for s in settings_doc.DECLARED]
-    assert keys == declared + ["hotkey_{action}"]
+    assert keys == [*declared, "hotkey_{action}"]
 
 
 def test_the_media_source_is_created_after_loading_and_added_to_every_scene(obs: Any) -> None:
@@ -168,7 +168,8 @@ def test_test_button_sends_the_test_line_and_refreshes_the_status(obs: Any, engi
     props = tts_plugin.script_properties()
     assert obs.click(props, "speak_test") is True
     tick_until(obs, lambda: len(engine.recorded.events) == 1)
-    assert (engine.recorded.events[0]["source"], engine.recorded.events[0]["text"]) == ("test", "Testing one two.")
+    event = engine.recorded.events[0]
+    assert (event["source"], event["text"]) == ("test", "Testing one two.")
     status = obs.obs_properties_get(props, "status").description
     assert "Outbox:" in status and "Subscription:" in status
 
