@@ -1,6 +1,7 @@
 """A Bilibili live API and danmu WebSocket servers on loopback, speaking the real formats.
 
-``FakeBilibili`` serves ``room_init``, ``getDanmuInfo`` and the account ``nav`` call over HTTP,
+``FakeBilibili`` serves ``room_init``, ``getDanmuInfo`` (checking its WBI signature) and the account ``nav``
+call over HTTP,
 and runs ``hosts`` WebSocket servers at ``/sub``. Each server checks the auth packet (op 7),
 answers it (op 8), answers heartbeats (op 2) with op 3, and pushes what the test asks for:
 commands packed as protover 0, 2 (zlib) or 3 (brotli), several packets per frame. Packets are
@@ -10,11 +11,14 @@ packed here by hand (``struct``), not with the engine's codec. Everything is rec
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import struct
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
+
+import urllib.parse
 
 import brotli
 from aiohttp import WSMsgType, web
@@ -22,6 +26,17 @@ from aiohttp import WSMsgType, web
 ROOM_ID, SHORT_ID, OWNER_UID = 7734200, 6, 50329118
 TOKEN = "danmu-token-0123456789"
 USER_UID = 424242
+# The public WBI documentation's example keys and the mixin key they give (not computed here).
+IMG_URL = "https://i0.hdslb.com/bfs/wbi/7cd084941338484aae1ad9425b84077c.png"
+SUB_URL = "https://i0.hdslb.com/bfs/wbi/4932caff0ff746eab6f01bf08b70ac45.png"
+MIXIN_KEY = "ea1db124af3c7062474693fa704f4ff8"
+
+
+def wbi_ok(query: dict[str, str]) -> bool:
+    """Whether a query carries a valid ``w_rid`` for the example keys."""
+    rest = sorted((k, v) for k, v in query.items() if k != "w_rid")
+    signed = urllib.parse.urlencode(rest, quote_via=urllib.parse.quote) + MIXIN_KEY
+    return "wts" in query and query.get("w_rid") == hashlib.md5(signed.encode()).hexdigest()
 
 
 def pack(op: int, body: bytes, ver: int = 0) -> bytes:
@@ -132,8 +147,9 @@ class FakeBilibili:
 
     async def _danmu_info(self, request: web.Request) -> web.Response:
         self._record(request)
-        if self.danmu_info_code:
-            return web.json_response({"code": self.danmu_info_code, "message": "-352", "data": {}})
+        if self.danmu_info_code or not wbi_ok(dict(request.query)):
+            return web.json_response({"code": self.danmu_info_code or -352, "message": "-352",
+                                      "data": {}})
         hosts = [{"host": "127.0.0.1", "port": h.port, "wss_port": h.port, "ws_port": h.port}
                  for h in self.hosts]
         return web.json_response({"code": 0, "message": "0", "ttl": 1, "data": {
@@ -142,9 +158,12 @@ class FakeBilibili:
     async def _nav(self, request: web.Request) -> web.Response:
         self._record(request)
         cookie = request.headers.get("Cookie", "")
+        wbi = {"img_url": IMG_URL, "sub_url": SUB_URL}
         if self.logged_in_sessdata and f"SESSDATA={self.logged_in_sessdata}" in cookie:
-            return web.json_response({"code": 0, "data": {"isLogin": True, "mid": USER_UID}})
-        return web.json_response({"code": -101, "message": "账号未登录", "data": {"isLogin": False}})
+            return web.json_response({"code": 0, "data": {"isLogin": True, "mid": USER_UID,
+                                                          "wbi_img": wbi}})
+        return web.json_response({"code": -101, "message": "账号未登录",
+                                  "data": {"isLogin": False, "wbi_img": wbi}})
 
     # -- WebSocket -------------------------------------------------------------------------------
     async def _sub(self, request: web.Request, host: DanmuHost) -> web.WebSocketResponse:
@@ -157,7 +176,7 @@ class FakeBilibili:
         (_ver, _op, body), = unpack_all(first.data)
         auth = json.loads(body)
         host.auths.append(auth)
-        code = host.auth_code if auth.get("key") == TOKEN else -101
+        code = host.auth_code if auth.get("key") in (TOKEN, "") else -101  # "": no token (fallback)
         await ws.send_bytes(pack(8, json.dumps({"code": code}).encode(), 1))
         if code != 0:
             await ws.close()

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.errors import EngineError
+from engine.sources.bilibili_wbi import keys_from_nav, mixin_key, sign
 from engine.sources.bilibili_codec import (
     MAX_DECOMPRESSED_BYTES,
     MAX_PACKET_BYTES,
@@ -123,3 +124,15 @@ def test_mutated_frames_raise_only_the_protocol_error(packets: list[Packet], whe
     except BilibiliProtocolError:
         return
     assert decoded and all(p.protover in (0, 1) for p in decoded)
+
+
+def test_wbi_signature_matches_the_documented_example() -> None:
+    nav = {"code": -101, "data": {"isLogin": False, "wbi_img": {
+        "img_url": "https://i0.hdslb.com/bfs/wbi/7cd084941338484aae1ad9425b84077c.png",
+        "sub_url": "https://i0.hdslb.com/bfs/wbi/4932caff0ff746eab6f01bf08b70ac45.png"}}}
+    keys = keys_from_nav(nav)
+    assert keys is not None and mixin_key(*keys) == "ea1db124af3c7062474693fa704f4ff8"
+    assert sign({"foo": "114", "bar": "514", "zab": 1919810}, keys, wts=1702204169) == (
+        "bar=514&foo=114&wts=1702204169&zab=1919810&w_rid=8f6f2b5b3d485fe1886cec6a0be8c5d4")
+    assert sign({"q": "one one!four/"}, keys, wts=1).startswith("q=one%20onefour%2F&wts=1&")
+    assert keys_from_nav({"data": {}}) is None and keys_from_nav("junk") is None

@@ -45,6 +45,7 @@ def make(fake: FakeBilibili, events: list[SourceEvent], *, secrets: Secrets | No
     opts = BilibiliOptions(**{"enabled": True, "room_id": SHORT_ID, "api_base": fake.base,
                               "account_api_base": fake.base, "tls": False, "gift_merge_s": 0.3,
                               "heartbeat_s": 0.2, "reconnect_max_s": 0.3, "connect_timeout_s": 3.0,
+                              "fallback_url": "",
                               **options})
     return BilibiliSource(opts, emit=events.append, secrets=secrets or Secrets(),
                           rng=random.Random(1))
@@ -66,7 +67,9 @@ async def test_danmu_superchat_guard_follow_over_brotli_zlib_and_plain(
     try:
         await until(lambda: source.status().state == "connected", what="connected")
         assert fake.requests[0][:2] == ("/room/v1/Room/room_init", {"id": str(SHORT_ID)})
-        assert fake.requests[1][1] == {"id": str(ROOM_ID), "type": "0"}
+        assert fake.requests[1][0] == "/x/web-interface/nav"
+        info = fake.requests[2][1]
+        assert (info["id"], info["type"], len(info["w_rid"])) == (str(ROOM_ID), "0", 32)
         assert fake.hosts[0].auths == [{"uid": 0, "roomid": ROOM_ID, "protover": 3, "platform": "web",
                                         "type": 2, "key": TOKEN}]
         assert "anonymous" in source.status().detail
@@ -181,20 +184,22 @@ async def test_login_cookie_is_sent_and_never_logged(fake: FakeBilibili, events:
     ("auth_refused", "auth_failed", "refused the auth packet"),
     ("no_room", "offline", "not found"),
     ("risk_control", "reconnecting", "getDanmuInfo refused"),
+    ("risk_control_fallback", "connected", "no token"),
 ])
 async def test_failures_show_a_clear_state(fake: FakeBilibili, events: list[SourceEvent], setup: str,
                                            state: str, words: str) -> None:
     secrets = Secrets({"bilibili_sessdata": SESSDATA}) if setup == "bad_cookie" else Secrets()
     for host in fake.hosts:
         host.auth_code = -101 if setup == "auth_refused" else 0
-    fake.danmu_info_code = -352 if setup == "risk_control" else 0
+    fake.danmu_info_code = -352 if setup.startswith("risk_control") else 0
+    fallback = f"ws://127.0.0.1:{fake.hosts[1].port}/sub" if setup.endswith("fallback") else ""
     source = make(fake, events, secrets=secrets, room_id=999 if setup == "no_room" else SHORT_ID,
-                  reconnect_max_s=30)
+                  reconnect_max_s=30, fallback_url=fallback)
     await source.start()
     try:
         await until(lambda: words in source.status().detail, what=words)
         assert source.status().state == state
-        assert "retrying in" in source.status().detail
+        assert ("retrying in" in source.status().detail) == (state != "connected")
     finally:
         await source.close()
     assert source.status().state == "off"

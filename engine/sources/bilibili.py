@@ -1,8 +1,9 @@
 """Bilibili live danmu over the web client's WebSocket.
 
-Each connection resolves the room (a short id maps to the real one through ``room_init``),
-asks ``getDanmuInfo`` for a token and the host list, connects to the next host in that list
-(rotating on every reconnect), sends the auth packet (op 7) and waits for its reply (op 8),
+Each connection resolves the room (a short id maps to the real one through ``room_init``), asks
+``getDanmuInfo`` (WBI-signed, see ``bilibili_wbi``) for a token and the host list (refused:
+``fallback_url`` without a token), connects to the next host in that list (rotating on every
+reconnect), sends the auth packet (op 7) and waits for its reply (op 8),
 then sends a heartbeat (op 2) every ``heartbeat_s`` and reads op 5 messages (see
 ``bilibili_codec`` and ``bilibili_events``). Gifts are merged into bursts before they are emitted.
 
@@ -36,6 +37,7 @@ from .bilibili_codec import (
     heartbeat_packet,
 )
 from .bilibili_events import BadCommand, Gift, GiftMerger, parse
+from .bilibili_wbi import keys_from_nav, sign
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,7 +56,9 @@ class BilibiliOptions:
     api_base: str = "https://api.live.bilibili.com"
     """Base address of the live HTTP API (``room_init``, ``getDanmuInfo``)."""
     account_api_base: str = "https://api.bilibili.com"
-    """Base address of the account API, asked for the uid when a SESSDATA cookie is set."""
+    """Base address of the account API (``nav``: the WBI signing keys, and the uid when logged in)."""
+    fallback_url: str = "wss://broadcastlv.chat.bilibili.com:443/sub"
+    """Danmu server used without a token when ``getDanmuInfo`` refuses (``""``: wait and retry)."""
     tls: bool = True
     """Connect to the hosts with ``wss://`` on their ``wss_port``; false: ``ws://`` on ``ws_port``."""
     gift_merge_s: float = field(default=3.0, metadata={"min": 0, "max": 60})
@@ -113,6 +117,8 @@ class BilibiliSource(Source):
             value = getattr(options, key)
             require(value.startswith(("http://", "https://")) and " " not in value, f"{path}.{key}",
                     "expected an http:// or https:// address")
+        require(not options.fallback_url or options.fallback_url.startswith(("ws://", "wss://")),
+                f"{path}.fallback_url", "expected a ws:// or wss:// address, or \"\"")
 
     async def start(self) -> None:
         if self._task is None:
@@ -189,16 +195,22 @@ class BilibiliSource(Source):
             raise _End(f"room {opts.room_id} not found: {str(doc.get('message') or doc.get('msg'))[:100]}",
                        state="offline")
         room_id, owner = int(data["room_id"]), int(data.get("uid") or 0)
-        if self.secrets.get("bilibili_sessdata") and not self.uid:
-            nav = await self._api(http, f"{opts.account_api_base}{NAV}", "nav")
-            account = nav.get("data")
+        nav = await self._api(http, f"{opts.account_api_base}{NAV}", "nav")  # also the WBI keys
+        account = nav.get("data")
+        if self.secrets.get("bilibili_sessdata"):
             if not isinstance(account, dict) or not account.get("isLogin"):
                 raise _End("the bilibili_sessdata cookie was refused (logged out?)", state="auth_failed")
             self.uid = int(account.get("mid") or 0)
-        doc = await self._api(http, f"{opts.api_base}{DANMU_INFO}?id={room_id}&type=0", "getDanmuInfo")
+        keys = keys_from_nav(nav)
+        query = sign({"id": room_id, "type": 0}, keys) if keys else f"id={room_id}&type=0"
+        doc = await self._api(http, f"{opts.api_base}{DANMU_INFO}?{query}", "getDanmuInfo")
         info = doc.get("data")
         if doc.get("code") != 0 or not isinstance(info, dict):
-            raise _End(f"getDanmuInfo refused: code {doc.get('code')} {str(doc.get('message'))[:100]}")
+            why = f"getDanmuInfo refused: code {doc.get('code')} {str(doc.get('message'))[:100]}"
+            if not opts.fallback_url:
+                raise _End(why)
+            _LOGGER.warning("bilibili: %s; connecting to %s without a token", why, opts.fallback_url)
+            return _Room(room_id, owner, "", (opts.fallback_url,))
         scheme, port_key = ("wss", "wss_port") if opts.tls else ("ws", "ws_port")
         hosts = tuple(f"{scheme}://{h['host']}:{h[port_key]}/sub" for h in info.get("host_list") or []
                       if isinstance(h, dict) and h.get("host") and h.get(port_key))
@@ -220,6 +232,7 @@ class BilibiliSource(Source):
             await self._await_auth(ws)
             authed.append(time.monotonic())
             who = f"uid {self.uid}" if self.uid else "anonymous: names may be masked"
+            who += "" if room.token else ", no token"
             self._set_state("connected", f"reading room {room.room_id} ({who}) on {self.host}")
             beat = asyncio.create_task(self._heartbeat(ws), name="bilibili-heartbeat")
             try:
