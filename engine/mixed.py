@@ -56,13 +56,13 @@ def mixed_key(parts: list[RunPart], key_of: Callable[[str, Candidate], str]) -> 
 
 
 async def speak_runs(router: Router, job: Job, *, pause_ms: int) -> bool:
-    """Speak every run of ``job`` into it, in order; True when every run was spoken whole.
-    Does not finish the job."""
+    """Speak every run of ``job`` into it, in order; True when every run that has a voice was
+    spoken whole (a run refused for want of a voice is left out the same way every time, so the
+    clip may still be cached). Does not finish the job."""
     pause = b"\0" * (pause_ms * BYTES_PER_SECOND // 1000 // 2 * 2)
     whole = True
     for part in job.runs:
         if not part.plan:
-            whole = False
             continue
         whole = await _speak(router, job, part, pause if job.size_bytes else b"") and whole
     return whole

@@ -208,6 +208,17 @@ async def test_a_mixed_line_is_one_clip_of_runs_from_two_voices(start_engine: An
     assert again["cached"] is True and again["audio_bytes"] == meta["audio_bytes"]
 
 
+async def test_a_mixed_line_speaks_the_runs_it_has_voices_for(start_engine: Any, tmp_path: Path) -> None:
+    engine = await start(start_engine, tmp_path)
+    status, meta = await synthesize(engine, "Hello 안녕하세요 friends")
+    assert status == 200, meta
+    assert [(r["language"], r["voice"]) for r in meta["runs"]] == [
+        ("en", "en_US-joe-medium"), ("ko", None), ("en", "en_US-joe-medium")]
+    assert "no voice for ko" in meta["runs"][1]["error"] and meta["runs"][1]["duration_ms"] == 0
+    status, error = await synthesize(engine, "안녕하세요 今日は")  # no run can be spoken
+    assert status == 422 and error["code"] == "no_voice_for_language"
+
+
 async def test_fallback_keeps_the_language(fake_edge: FakeEdge, start_engine: Any, tmp_path: Path) -> None:
     engine = await start(start_engine, tmp_path, edge=True)
     status, meta = await synthesize(engine, "观众弹幕内容")  # Edge up: its Chinese voice
