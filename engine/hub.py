@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from .config import EngineConfig
-from .errors import BadRequest, EngineError
+from .errors import BadRequest, EngineError, NothingToSpeak
 from .pipeline.events import Announcement, Event
 from .pipeline.moderation import Moderation
 from .pipeline.pipeline import Drop, Pipeline
 from .secrets import Secrets
 from .service import Engine
-from .sources import REGISTRY as SOURCES
+from .sources import source_class
 from .sources.base import Source
 from .speech.journal import Journal
 from .speech.queue import SpeechQueue
@@ -47,7 +47,8 @@ class Hub:
                                  moderation=self.moderation)
         self.queue = SpeechQueue(max_items=config.speech.max_queue,
                                  dedupe_window_s=config.speech.dedupe_window_s)
-        self.journal = _open_journal(data / "journal" / "speech.jsonl")
+        self.journal = _open_journal(data / "journal" / "speech.jsonl",
+                                     max_bytes=int(config.speech.journal_max_mb * 2**20))
         self.stage = Stage(self.queue, self._submit_part, journal=self.journal,
                            outstanding=config.speech.outstanding_parts)
         self.secrets = secrets or Secrets.load()
@@ -60,11 +61,9 @@ class Hub:
     async def start(self) -> None:
         self._replay()
         self.stage.start()
-        for name, cls in SOURCES.items():
-            options = self.config.sources.get(name) if hasattr(self.config, "sources") else None
-            if options is None or not options.enabled:
-                continue
-            source = cls(options, emit=self.emit, secrets=self.secrets)
+        for name in self.config.enabled_sources():
+            source = source_class(name)(self.config.source_options(name), emit=self.emit,
+                                        secrets=self.secrets)
             self.sources[name] = source
             try:
                 await source.start()
@@ -112,8 +111,12 @@ class Hub:
         if self._seen(event.id):
             return self._count_drop(Drop(event.id, _source(event), "", "duplicate event id", ""),
                                     quiet=True)
+        if isinstance(event, Announcement):  # the streamer's own words: refuse loudly, never drop
+            normalize(event.text, max_chars=self.config.server.max_text_chars)
         result = self.pipeline.process(event, time.monotonic())
         if isinstance(result, Drop):
+            if isinstance(event, Announcement):
+                raise NothingToSpeak(f"the announcement cannot be spoken: {result.reason}")
             return self._count_drop(result, quiet=True)
         try:
             await self._prepare(result)
@@ -136,7 +139,7 @@ class Hub:
     async def _prepare(self, u: Utterance) -> None:
         """Normalize the text and split it once; check an explicit voice or backend now."""
         u.text = normalize(u.text, max_chars=self.config.server.max_text_chars)
-        u.parts = split_parts(u.text)
+        u.parts = split_parts(u.text, max_chars=self.config.speech.max_part_chars)
         if u.voice or u.backend:
             request = self.engine.make_request({"text": u.parts[0], "voice": u.voice or None,
                                                 "backend": u.backend or None, "priority": u.priority})
@@ -154,6 +157,7 @@ class Hub:
     # -- moderation --------------------------------------------------------------------------------
     def mute(self, login: str, seconds: float | None) -> int:
         """Mute a user from TTS at once: their queued and playing lines go too. Returns how many."""
+        login = login.strip().lstrip("@").lower()
         self.moderation.mute(login, seconds)
         reason = "user muted" if seconds is None else f"user muted for {seconds:g} s"
         removed = self.queue.remove_user(login, reason)
@@ -189,10 +193,10 @@ class Hub:
         }
 
 
-def _open_journal(path: Path) -> Journal | None:
+def _open_journal(path: Path, *, max_bytes: int) -> Journal | None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return Journal(path)
+        return Journal(path, max_bytes=max_bytes)
     except OSError as exc:
         _LOGGER.error("Announcement journal disabled: cannot open %s (%s); announcements will not "
                       "survive a restart", path, exc)

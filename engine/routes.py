@@ -164,11 +164,11 @@ async def voices(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    from .announce import ANNOUNCER_KEY
+    from .http.keys import HUB_KEY
 
     body = {**request.app[ENGINE_KEY].status(), "listen": request.app[BOUND_KEY]}
-    if ANNOUNCER_KEY in request.app:
-        body["announcements"] = request.app[ANNOUNCER_KEY].status()  # OBS plugins listening
+    if HUB_KEY in request.app:
+        body["speech"] = request.app[HUB_KEY].status()  # queue, OBS listeners, sources
     return web.json_response(body)
 
 

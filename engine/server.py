@@ -155,7 +155,8 @@ class _ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 def create_app(config: EngineConfig, *, engine: Engine | None = None) -> web.Application:
     """The application; it starts and stops its own ``Engine`` unless one is given."""
-    from . import announce, routes, ws
+    from . import routes, ws
+    from .http import events
 
     limits = config.server
     handler_args = {  # per connection: idle/unfinished-head timeout, header caps, quiet client faults
@@ -171,7 +172,7 @@ def create_app(config: EngineConfig, *, engine: Engine | None = None) -> web.App
     app.cleanup_ctx.append(_engine_ctx(engine))
     routes.setup(app)
     ws.setup(app)
-    announce.setup(app)
+    events.setup(app)
     return app
 
 

@@ -53,10 +53,11 @@ async def _answer(request: web.Request, ws: web.WebSocketResponse, raw: str) -> 
 async def _dispatch(request: web.Request, ws: web.WebSocketResponse, data: Any) -> None:
     engine = request.app[ENGINE_KEY]
     if isinstance(data, dict) and data.get("type") == "say":
-        from .announce import say
+        from .http.events import say
 
         data.pop("type")
-        await ws.send_json({"type": "said", **await say(request.app, data)})
+        _status, body = await say(request.app, data)
+        await ws.send_json({"type": "said", **body})
         return
     if not isinstance(data, dict) or data.get("type", "tts") != "tts":
         raise BadRequest('send {"type": "tts", "text": "...", "voice": "..."} '

@@ -32,9 +32,9 @@ from ..pipeline.pipeline import Drop
 from ..routes import read_json
 from ..server import CONFIG_KEY, ENGINE_KEY
 from ..speech.stage import PlaybackReport
+from .keys import HUB_KEY
 
 _LOGGER = logging.getLogger(__name__)
-HUB_KEY = web.AppKey("hub", Hub)
 HEARTBEAT_S = 10.0
 CONTENT_TYPE = "application/x-ndjson"
 COMMANDS = ("skip", "clear", "pause", "resume", "toggle_pause")

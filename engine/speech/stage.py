@@ -300,7 +300,7 @@ class Stage:
                         default=self._next_part)
             if u.journaled:
                 self.resume_from[u.id] = first
-                self.queue.put(u, time.time())
+                self.queue.requeue(u)
             else:
                 _LOGGER.info("Dropped chat from %s: %s", u.source, reason)
                 self.counters["dropped_disconnected"] += 1
