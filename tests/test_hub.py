@@ -147,16 +147,16 @@ async def test_unfinished_announcements_come_back_after_a_restart(tmp_path: Path
             "Here comes the second sentence of it, which is also long enough. "
             "And this third sentence ends the announcement for tonight.")
     body = announcement(text)
-    async with running_engine(config) as first, aiohttp.ClientSession() as http:
-        async with http.get(f"{first.url}/v1/subscribe") as sub:
-            async with http.post(f"{first.url}/v1/events", json=body) as resp:
-                assert resp.status == 202
-            event = await next_event(sub)
-            assert event["parts"] >= 2
-            await play_through(http, first.url, event)  # part 0 played, then OBS goes away
-    async with running_engine(config) as second, aiohttp.ClientSession() as http:
-        async with http.get(f"{second.url}/v1/subscribe") as sub:
-            event = await next_event(sub)
-            assert event["utterance"] == body["id"] and event["part"] == 1
-            async with http.post(f"{second.url}/v1/events", json=body) as resp:
-                assert (await resp.json())["duplicate"] is True
+    async with (running_engine(config) as first, aiohttp.ClientSession() as http,
+                http.get(f"{first.url}/v1/subscribe") as sub):
+        async with http.post(f"{first.url}/v1/events", json=body) as resp:
+            assert resp.status == 202
+        event = await next_event(sub)
+        assert event["parts"] >= 2
+        await play_through(http, first.url, event)  # part 0 played, then OBS goes away
+    async with (running_engine(config) as second, aiohttp.ClientSession() as http,
+                http.get(f"{second.url}/v1/subscribe") as sub):
+        event = await next_event(sub)
+        assert event["utterance"] == body["id"] and event["part"] == 1
+        async with http.post(f"{second.url}/v1/events", json=body) as resp:
+            assert (await resp.json())["duplicate"] is True

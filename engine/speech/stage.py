@@ -129,10 +129,8 @@ class Stage:
 
     async def _run(self) -> None:
         while True:
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
-                pass
             self._wake.clear()
             try:
                 self._expire_published()
