@@ -17,7 +17,8 @@ HOSTILE_PIECES = ["<", ">", "<b>", "</i>", "&", "&amp;", "&lt;", "&#60;", "&#x26
                   "\u200d", "\u200b", "\u202e", "\ufe0f", "\u20e3", "\u0301", "\u0338", "\x07", "\r\n",
                   "\x1b[31m", "\ud800", "\ufffe", " ", "  ", ".", ",", "/", ":", "w", "www.", "http://",
                   ".com", "6", "3", "2", "5", "0", "1234567", "中", "哈", "六", "😀", "👩", "💻", "🏽", "🇺",
-                  "🇸", "★", "ｆ", "𝕗", "a", "A", "lol", "o", "x", "ﷺ", "㍿", "ـ", "ا", "ア", "한", "й"]
+                  "🇸", "★", "ｆ", "𝕗", "a", "A", "lol", "o", "x", "ﷺ", "㍿", "ـ", "ا", "ア", "한", "й",
+                  "b", "i"]
 hostile_text = st.lists(st.sampled_from(HOSTILE_PIECES), max_size=40).map("".join)
 any_text = st.one_of(st.text(max_size=200), hostile_text)
 OPTIONS = [NormalizeOptions(), NormalizeOptions(emoji="drop"), NormalizeOptions(max_seconds=2.0),
@@ -30,6 +31,9 @@ SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[Heal
 @example(text="&&#108;t;", which=0, max_chars=50)
 @example(text="<<b>b>", which=0, max_chars=50)
 @example(text="wwww.x.com", which=0, max_chars=50)
+@example(text="<\u0301b>x", which=0, max_chars=50)
+@example(text="<b<i>> <?<?>>", which=0, max_chars=50)
+@example(text="<a" + "x" * 400 + ">", which=0, max_chars=50)
 def test_never_raises_but_bad_request_is_bounded_and_idempotent(text: str, which: int,
                                                                  max_chars: int) -> None:
     opts = OPTIONS[which]
@@ -53,11 +57,12 @@ def test_the_normalizer_itself_is_idempotent_without_a_cap(text: str) -> None:
 
 @pytest.mark.parametrize("text, spoken", [
     ("ｆｕｌｌｗｉｄｔｈ 𝕗𝕒𝕟𝕔𝕪", "fullwidth fancy"),
-    ("Z\u0336\u0337\u0338\u0301\u0302\u0303\u0304algo", "Z\u0336\u0337algo"),
+    ("Z\u0336\u0337\u0338\u0301\u0302\u0303\u0304a\u0302\u0301lgo", "Zấlgo"),
+    ("हिन्दी नमस्ते", "हिन्दी नमस्ते"),  # marks that are vowels stay
     ("zero\u200bwidth \u202eright\u202c", "zerowidth right"),
     ("bell\x07 \x1b[31mred\x1b[0m", "bell red"),
     ("line\r\nPRIVMSG #chan :hi\ttab", "line PRIVMSG #chan :hi tab"),
-    ("looooooool", "loool"),
+    ("looooooool yessss", "lool yess"),
     ("lol LOL lol lol lol", "lol lol lol"),
     ("😀" * 10_000, "grinning face"),
     ("👋🏽 hi 🎉 🎉 🤖 👍 ❤️", "waving hand hi party popper robot"),

@@ -22,8 +22,10 @@ CJK_CHARS_PER_SECOND = 5.0
 """Speaking rate assumed for Han, kana and Hangul (characters/s)."""
 MAX_MARKS = 2
 """Combining marks kept per base character (after canonical decomposition); more is zalgo."""
-MAX_RUN = 3
-"""A character repeated more than this many times in a row is cut to this many ("looool")."""
+MAX_RUN = 2
+"""A character repeated more than this many times in a row is cut to this many ("lool")."""
+MAX_CJK_RUN = 3
+"""The same for Han, kana and Hangul, where three is the usual laughter (哈哈哈, ㅋㅋㅋ)."""
 MAX_WORD_REPEATS = 3
 """A word repeated more than this many times in a row is cut to this many."""
 MAX_DIGITS = 6
@@ -55,14 +57,20 @@ _ZH_SLANG = ((re.compile(r"(?<![\d.,])6{3,}(?![\d.,])"), "六六六"),
 """Chinese chat numbers: 666 "awesome", 233/2333 laughter, 555 crying (read as the sound)."""
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-                  r"\U00020000-\U0003134f]")
+_CJK_CLASS = (r"\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+              r"\U00020000-\U0003134f")
+_CJK = re.compile(f"[{_CJK_CLASS}]")
+_SLOW = re.compile(rf"[{_CJK_CLASS}\d]")
+"""Characters estimated at ``CJK_CHARS_PER_SECOND``: CJK, and digits (a digit is a word or more)."""
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]{0,200}(?:\x07|\x1b\\)?")
 _ENTITY = re.compile(r"&(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z]{2,8});")
 _NAMED_ENTITIES = {"amp": "& ", "lt": "<", "gt": ">", "quot": '"', "apos": "'", "nbsp": " "}
-_AMP = re.compile(r"&(?=[#\w])")
+_AMP = re.compile(r"&(?=#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z]{2,8};)")
+"""An ampersand that would start a character reference once decoded text joins what follows."""
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,300}>|<[!?][^<>]{0,300}>")
-_RUN = re.compile(rf"([^\d\s])\1{{{MAX_RUN},}}")
+_OPEN = re.compile(r"<(?=[/!?A-Za-z])")
+_RUN = re.compile(rf"([^\d\s{_CJK_CLASS}])\1{{{MAX_RUN},}}")
+_CJK_RUN = re.compile(rf"([{_CJK_CLASS}])\1{{{MAX_CJK_RUN},}}")
 _WORD_RUN = re.compile(rf"\b(\w+)(?:\s+\1\b){{{MAX_WORD_REPEATS},}}", re.IGNORECASE)
 _URL = re.compile(r"(?i)(?<![^\W\d_])(?:(?:https?|ftp|wss?)://|www\.)[\x21-\x7e]+"
                   r"|(?<![A-Za-z0-9.-])[A-Za-z0-9][A-Za-z0-9.-]*\.(?:com|net|org|io|gg|tv|ly|be|co|me"
@@ -72,6 +80,8 @@ _ROUND = re.compile(r"\d{1,3}(?:[.,]?000)+")
 _SPACES = re.compile(r"\s+")
 _SKIN = re.compile(r"_(?:light|medium-light|medium|medium-dark|dark)_skin_tone")
 _ZWJ, _VS = "\u200d", ("\ufe0e", "\ufe0f")
+_TATWEEL = "\u0640"
+"""Arabic elongation (kashida): typography, not a sound."""
 
 
 def normalize_text(text: str, options: NormalizeOptions | None = None) -> str:
@@ -80,9 +90,10 @@ def normalize_text(text: str, options: NormalizeOptions | None = None) -> str:
     text = _strip_invisible(_ANSI.sub(" ", text))
     text = unicodedata.normalize("NFKD", text)
     text = unicodedata.normalize("NFKD", _ENTITY.sub(_entity, text))
-    text = _AMP.sub("& ", text)
-    text = _limit_marks(_TAG.sub(" ", text))
-    text = _RUN.sub(r"\1" * MAX_RUN, unicodedata.normalize("NFKC", text))
+    text = _drop_loose_marks(unicodedata.normalize("NFKC", _limit_marks(text)))
+    text = _CJK_RUN.sub(r"\1" * MAX_CJK_RUN, _RUN.sub(r"\1" * MAX_RUN, text))
+    text = _OPEN.sub("< ", _TAG.sub(" ", text))  # "<b<i>>": no tag may form on a second pass
+    text = _AMP.sub("& ", text)  # after every step that deletes characters
     words = _WORDS["zh" if _HAN.search(text) else "en"]
     text = _URL.sub(f" {words.link} ", text)
     if words is _WORDS["zh"]:
@@ -102,16 +113,16 @@ def speakable(text: str) -> bool:
 
 
 def estimate_seconds(text: str) -> float:
-    """Rough spoken length: ~15 characters/s for alphabetic scripts, ~5/s for CJK."""
-    cjk = len(_CJK.findall(text))
-    return cjk / CJK_CHARS_PER_SECOND + (len(text) - cjk) / LATIN_CHARS_PER_SECOND
+    """Rough spoken length: ~15 characters/s for alphabetic scripts, ~5/s for CJK and digits."""
+    slow = len(_SLOW.findall(text))
+    return slow / CJK_CHARS_PER_SECOND + (len(text) - slow) / LATIN_CHARS_PER_SECOND
 
 
 def trim_to_seconds(text: str, max_seconds: float) -> str:
     """The longest prefix estimated under ``max_seconds``, cut at a space when one is near."""
     used, cut = 0.0, len(text)
     for i, ch in enumerate(text):
-        used += 1 / CJK_CHARS_PER_SECOND if _CJK.match(ch) else 1 / LATIN_CHARS_PER_SECOND
+        used += 1 / CJK_CHARS_PER_SECOND if _SLOW.match(ch) else 1 / LATIN_CHARS_PER_SECOND
         if used > max_seconds:
             cut = i
             break
@@ -142,7 +153,7 @@ def _strip_invisible(text: str) -> str:
             nxt = text[i + 1] if i + 1 < len(text) else ""
             keep = ch if prev and nxt and _category(prev) in ("So", "Sk") and _category(nxt) == "So" \
                 else ""
-        elif ch in _VS or cat in ("Cf", "Cs", "Co") or (cat == "Cn" and _noncharacter(ch)):
+        elif _invisible(ch, cat):
             keep = ""
         else:
             keep = ch
@@ -152,9 +163,11 @@ def _strip_invisible(text: str) -> str:
     return "".join(out)
 
 
-def _noncharacter(ch: str) -> bool:
+def _invisible(ch: str, cat: str) -> bool:
+    if ch in _VS or ch == _TATWEEL or cat in ("Cf", "Cs", "Co"):
+        return True
     cp = ord(ch)
-    return 0xFDD0 <= cp <= 0xFDEF or (cp & 0xFFFE) == 0xFFFE
+    return cat == "Cn" and (0xFDD0 <= cp <= 0xFDEF or (cp & 0xFFFE) == 0xFFFE)
 
 
 def _entity(match: re.Match[str]) -> str:
@@ -168,7 +181,8 @@ def _entity(match: re.Match[str]) -> str:
     ch = chr(cp)
     if ch == "&":
         return "& "
-    return ch if _category(ch)[0] in "LNPS" or ch == " " else " "
+    cat = _category(ch)
+    return ch if (cat[0] in "LNPS" and not _invisible(ch, cat)) or ch == " " else " "
 
 
 def _limit_marks(text: str) -> str:
@@ -184,6 +198,27 @@ def _limit_marks(text: str) -> str:
             marks = 0
         out.append(ch)
     return "".join(out)
+
+
+def _drop_loose_marks(text: str) -> str:
+    """After composition, combining marks left on a Latin, Greek or Cyrillic letter (or on no
+    letter at all) are zalgo: a voice would name each one. Scripts whose vowels and tones are
+    marks (Devanagari, Thai, Arabic, Hebrew ...) keep theirs."""
+    out: list[str] = []
+    keep = False
+    for ch in text:
+        if _category(ch)[0] == "M":
+            if keep:
+                out.append(ch)
+            continue
+        keep = _category(ch)[0] == "L" and _needs_marks(ch)
+        out.append(ch)
+    return "".join(out)
+
+
+@lru_cache(maxsize=4096)
+def _needs_marks(letter: str) -> bool:
+    return unicodedata.name(letter, "").split(" ")[0] not in ("LATIN", "GREEK", "CYRILLIC")
 
 
 def _emoji(text: str, opts: NormalizeOptions, lang: str) -> str:
