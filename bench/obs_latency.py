@@ -1,11 +1,12 @@
-"""Latency in a real headless OBS: from a chat line leaving the loopback IRC server (or a
-``POST /v1/say`` being sent) to OBS's Media Source reporting playback, with the real engine and
-Piper. ``python -m bench.obs_latency [--runs N] [--write]``; ``--write`` replaces the section
+"""Latency in a real headless OBS, through the engine as the hub: from a chat line said on a real
+IRC daemon (Debian's ngircd; the engine's Twitch source reads it, its pipeline and speech queue
+publish the parts, the plugin downloads and plays them), a ``POST /v1/say`` or a hotkey, to OBS's
+Media Source reporting PLAYING, with the real engine and Piper.
+``python -m bench.obs_latency [--runs N] [--write]``; ``--write`` replaces the section
 "## OBS end-to-end latency" of bench/RESULTS.md (other sections are kept).
 
 Beside each total it shows the engine's own time for the first played part (its job's
-``total_ms``), so what synthesis costs and what the plugin and OBS add can be told apart, and a
-5-sentence chat line next to the 5-sentence /v1/say announcement (same text length, other path).
+``total_ms``), so what synthesis costs and what the route adds can be told apart.
 """
 
 from __future__ import annotations
@@ -20,34 +21,22 @@ from typing import Any
 from bench import machine, report
 from tests.e2e import latency, speech
 from tests.e2e.conftest import e2e_settings
-from tests.e2e.stack import CHANNEL, running_stack
+from tests.e2e.stack import running_stack
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION_TITLE = "## OBS end-to-end latency"
-GOAL_MS = 400.0
+GOAL_MS = 250.0
+"""The goal for a short chat line (the issue's); the other cases are shown for comparison."""
 KINDS = ("chat", "hotkey5", "say5", "chat5")
 
 
-SAY_NOTE = (
-    "Where the /v1/say time goes: `POST /v1/say` starts an engine job for the whole text at once, "
-    "and the plugin, which speaks long texts as sentence parts, asks for new jobs for the parts. "
-    "The Piper backend holds its voice's lock for a whole job (`iterate_in_thread`), so the first "
-    "part waits until all five sentences of the whole-text job are synthesized, and that audio is "
-    "never played. Hotkey and chat texts have no such job, hence their lower numbers. A fix: the "
-    "plugin takes the announcement's text as `POST /v1/synthesize` with `format: frames` (the engine "
-    "shares the identical in-flight job, so nothing is synthesized twice) and plays each audio frame, "
-    "one per sentence from Piper, as a part as soon as it arrives; or `/v1/say` does not start a "
-    "job when its subscribers split texts. Taking the lock per sentence in the engine would also "
-    "stop one long job from holding back every other.")
-
-
 def run(runs: int) -> tuple[dict[str, dict[str, float]], list[latency.Latency]]:
-    def settings(engine_socket: str, irc_port: int) -> dict[str, Any]:
-        return {**e2e_settings(engine_socket, irc_port), **latency.hotkey5_settings()}
+    def settings(engine_socket: str) -> dict[str, Any]:
+        return {**e2e_settings(engine_socket), **latency.hotkey5_settings()}
 
     with running_stack(settings=settings) as stack:
         stack.wait_media_source(timeout_s=30)
-        stack.irc.wait_joined(CHANNEL, timeout_s=30)
+        stack.viewers.wait_engine_joined(timeout_s=30)
         latency.measure(stack, "warm-up", "warm up", functools.partial(speech.chat, stack, "Zed", "warm up"))
         results = latency.latency_runs(stack, runs=runs, kinds=KINDS)
     return latency.summary(results), results
@@ -57,38 +46,32 @@ def section(summary: dict[str, dict[str, float]], runs: int, command: str,
             machine_info: list[tuple[str, str]]) -> str:
     out = [SECTION_TITLE, "", f"Command (from the repository root): `{command}`", "", "Machine:", ""]
     out += [f"- {k}: {v}" for k, v in machine_info]
-    out += ["", f"Medians of {runs} runs, each with a new text (no cache hits). Goal: at most "
-            f"{GOAL_MS:.0f} ms to PLAYING.", "",
+    out += ["", f"Medians of {runs} runs, each with a new text (no cache hits). Goal: a short chat line "
+            f"at most {GOAL_MS:.0f} ms to PLAYING (the other cases are for comparison).", "",
             "| Case | Media Source PLAYING (poll) | MediaInputPlaybackStarted event | Plugin's own log "
-            "| Engine job of the first part | Plugin + OBS (PLAYING minus engine job) | Goal met |",
+            "| Engine job of the first part | Route (PLAYING minus engine job) | Goal met |",
             "|---|---|---|---|---|---|---|"]
     for kind in KINDS:
         s = summary.get(kind, {})
         playing = s.get("playing_median_ms")
-        met = "" if playing is None else ("yes" if playing <= GOAL_MS else "**no**")
+        met = "" if playing is None or kind != "chat" else ("yes" if playing <= GOAL_MS else "**no**")
         engine = s.get("engine_median_ms")
         overhead = playing - engine if playing is not None and engine is not None else None
         out.append(f"| {latency.KINDS[kind]} | {_ms(playing)} (max {_ms(s.get('playing_max_ms'))}) | "
                    f"{_ms(s.get('event_median_ms'))} | {_ms(s.get('plugin_median_ms'))} | "
                    f"{_ms(engine)} | {_ms(overhead)} | {met} |")
-    out += ["", "How it is measured: `tests/e2e` starts Xvfb, the real engine (Piper, en_US-joe-medium, "
-            "default concurrency), a loopback IRC server and OBS 29 with the plugin pre-seeded (stream "
-            "mode: long texts are split into sentence parts). The clock starts when the IRC server has "
-            "written the PRIVMSG (or just before the POST or the TriggerHotkeyByName request is sent) "
-            "and stops at the first obs-websocket "
+    out += ["", "How it is measured: `tests/e2e` starts Xvfb, Debian's ngircd on a loopback port, the real "
+            "engine (Piper, en_US-joe-medium, default concurrency) whose Twitch source reads the test "
+            "channel, and OBS 29 with the plugin pre-seeded. A chat line goes ngircd -> the engine's "
+            "Twitch source -> pipeline -> speech queue -> the stage submits the first part's job and "
+            "publishes a `play` event -> the plugin downloads the part's WAV and plays it. The clock "
+            "starts when the viewer's client has written the PRIVMSG (or just before the POST or the "
+            "TriggerHotkeyByName request is sent) and stops at the first obs-websocket "
             "`GetMediaInputStatus` poll (every ~2 ms) that reads `OBS_MEDIA_STATE_PLAYING`. The event "
             "column is when obs-websocket's `MediaInputPlaybackStarted` arrived; the plugin's column is "
-            "what it logs itself; the engine column is the engine's `total_ms` for the job of the first "
-            "part played (from /v1/jobs/<id>: its wait in the engine's queue and its synthesis).", ""]
-    say5, chat5 = summary.get("say5", {}), summary.get("chat5", {})
-    if "playing_median_ms" in say5 and "playing_median_ms" in chat5:
-        later = say5["playing_median_ms"] - chat5["playing_median_ms"]
-        out += [f"The same five sentences reach PLAYING in {_ms(say5['playing_median_ms'])} through "
-                f"`POST /v1/say` and in {_ms(chat5['playing_median_ms'])} as a chat line (the engine's "
-                f"time for their first part: {_ms(say5.get('engine_median_ms'))} and "
-                f"{_ms(chat5.get('engine_median_ms'))}).", ""]
-        if later > 200:
-            out += [SAY_NOTE, ""]
+            "what it logs itself (from the `play` event reaching it to PLAYING); the engine column is "
+            "the engine's `total_ms` for the job of the first part played (from /v1/jobs/<id>: its wait "
+            "in the engine's queue and its synthesis).", ""]
     return "\n".join(out) + "\n"
 
 

@@ -1,5 +1,6 @@
-"""The real engine in a subprocess (``python -m engine serve``) with a temp config: loopback
-port 0, a temp Unix socket, a temp cache, Piper only (the bundled joe voice)."""
+"""The real engine in a subprocess (``python -m engine serve``) with a temp config written as a
+config.yaml: loopback port 0, a temp Unix socket, a temp cache and data folder (its journal),
+Piper only (the bundled joe voice), and its Twitch source reading the test's ngircd (no TLS)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,18 @@ _LOGGER = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 
 
-def engine_config(workdir: Path, socket_path: Path) -> dict[str, Any]:
+CHANNEL = "e2echan"
+
+
+def engine_config(workdir: Path, socket_path: Path, *, irc_port: int = 0) -> dict[str, Any]:
+    """The engine's settings for an end-to-end run; ``irc_port`` 0: no chat source."""
+    twitch = {"enabled": bool(irc_port), "channel": CHANNEL, "host": "127.0.0.1", "port": irc_port or 6667,
+              "tls": False}
     return {
+        "sources": {"twitch": twitch},
+        "chat": {"mode": "all", "min_length": 1, "max_length": 500, "user_cooldown_s": 0,
+                 "template": "{user} says {message}", "remove_links": True},
+        "speech": {"chat_deadline_s": 120},
         "server": {"host": "127.0.0.1", "port": 0, "unix_socket": str(socket_path)},
         "performance": {"cache": {"dir": str(workdir / "cache")}},
         "tts": {"primary_backend": "piper", "fallback_backends": [], "routing": {},
@@ -32,9 +43,11 @@ def engine_config(workdir: Path, socket_path: Path) -> dict[str, Any]:
 
 
 class EngineProcess:
-    def __init__(self, workdir: Path, *, socket_path: Path, python: str | None = None) -> None:
+    def __init__(self, workdir: Path, *, socket_path: Path, irc_port: int = 0,
+                 python: str | None = None) -> None:
         self.workdir = workdir
         self.socket_path = socket_path
+        self.irc_port = irc_port
         self.python = python or _venv_python()
         self.log_path = workdir / "engine.log"
         self.tcp = ""
@@ -43,8 +56,9 @@ class EngineProcess:
 
     def start(self, *, timeout_s: float = 60.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        config = self.workdir / "engine.yaml"
-        config.write_text(json.dumps(engine_config(self.workdir, self.socket_path), indent=1))
+        config = self.workdir / "config.yaml"  # JSON is YAML
+        config.write_text(json.dumps(engine_config(self.workdir, self.socket_path, irc_port=self.irc_port),
+                                     indent=1))
         log = self.log_path.open("a")
         self._proc = subprocess.Popen([self.python, "-m", "engine", "serve", "--config", str(config)],
                                       cwd=str(REPO), stdout=subprocess.PIPE, stderr=log, text=True)
@@ -76,6 +90,13 @@ class EngineProcess:
                 self._proc.wait(5)
         self._proc = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no clean-up, the journal stays as it was written."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(10)
+            self._proc = None
+
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
@@ -106,6 +127,14 @@ class EngineProcess:
         if status != 200:
             raise HarnessError(f"/v1/synthesize answered {status}: {body[:300]!r}")
         return body, headers
+
+
+    def job_pcm(self, job_id: str) -> bytes:
+        """The PCM of a job the engine made (``GET /v1/jobs/<id>.wav``, finished): what OBS got."""
+        status, _, body = self.call("GET", f"/v1/jobs/{job_id}.wav")
+        if status != 200 or body[:4] != b"RIFF":
+            raise HarnessError(f"/v1/jobs/{job_id}.wav answered {status}: {body[:200]!r}")
+        return body[44:]
 
 
 def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str]) -> None:

@@ -1,16 +1,16 @@
-"""Latency from a chat line (or a ``POST /v1/say``) being sent to OBS's Media Source playing it."""
+"""Latency from a chat line (said on the IRC daemon, read by the engine), a ``POST /v1/say`` or a
+hotkey to OBS's Media Source playing its first part."""
 
 from __future__ import annotations
 
 import functools
 import json
-import re
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .speech import chat, say
+from .speech import chat, log_mark, played_parts, say
 from .stack import PLAYING, Stack
 
 
@@ -23,14 +23,12 @@ class Latency:
     event_ms: float | None
     """From the line being sent to obs-websocket's MediaInputPlaybackStarted event arriving."""
     plugin_ms: float | None
-    """What the plugin logged ("Media Source playing N ms after it arrived")."""
+    """What the plugin logged: from the engine publishing the first part to PLAYING."""
     engine_ms: float | None
     """The engine's own time for the first played part's job (``total_ms`` of /v1/jobs/<id>):
     what synthesis took; the rest of ``playing_ms`` is IRC, the plugin and OBS."""
 
 
-_PLUGIN_LATENCY = re.compile(r"Playing (\w+) message #\d+ \(job (\w*).*?\): Media Source playing (\d+) ms "
-                             r"after it arrived")
 SHORT_LINES = ("hello there", "nice play", "good luck", "what a save", "love the stream",
                "first time here", "that was close", "gg everyone", "big brain move")
 FIVE_SENTENCES = ("Attention everyone, announcement number {n} is here. The giveaway starts in five minutes. "
@@ -42,16 +40,16 @@ def measure(stack: Stack, kind: str, text: str, trigger: Callable[[], float], *,
             timeout_s: float = 30) -> Latency:
     """One measurement: wait until idle, ``trigger()`` (returns the send time), poll until PLAYING."""
     stack.wait_idle(quiet_s=0.3, timeout_s=60)
-    before = len(_plugin_latencies(stack))
+    since = log_mark(stack)
     sent = trigger()
     seen = stack.wait_state((PLAYING,), timeout_s=timeout_s, poll_s=0.002)
     events = stack.ws.events_since(sent, "MediaInputPlaybackStarted")
     stack.wait_idle(quiet_s=1.0, timeout_s=90)
-    logged = _plugin_latencies(stack)[before:]
+    first = next((p for p in played_parts(stack, since=since) if p.part == 1), None)
     return Latency(kind, text, (seen - sent) * 1000,
                    (events[0].received - sent) * 1000 if events else None,
-                   float(logged[0][1]) if logged else None,
-                   _engine_ms(stack, logged[0][0]) if logged else None)
+                   float(first.ms) if first else None,
+                   _engine_ms(stack, first.job) if first else None)
 
 
 def _engine_ms(stack: Stack, job_id: str) -> float | None:
@@ -62,15 +60,10 @@ def _engine_ms(stack: Stack, job_id: str) -> float | None:
     return float(total) if isinstance(total, (int, float)) else None
 
 
-def _plugin_latencies(stack: Stack) -> list[tuple[str, str]]:
-    """(job id, ms) of every "Playing ..." line the plugin logged so far."""
-    return [(m.group(2), m.group(3)) for m in _PLUGIN_LATENCY.finditer(stack.obs.script_log())]
-
-
-KINDS = {"chat": "Short chat line (IRC -> OBS)",
+KINDS = {"chat": "Short chat line (ngircd -> engine -> OBS)",
          "say5": "5-sentence announcement (POST /v1/say -> OBS)",
          "hotkey5": "5-sentence hotkey announcement (TriggerHotkeyByName -> OBS)",
-         "chat5": "5-sentence chat line (IRC -> OBS)"}
+         "chat5": "5-sentence chat line (ngircd -> engine -> OBS)"}
 HOTKEY5_TEXTS = tuple(FIVE_SENTENCES.format(n=700 + n) for n in range(1, 6))
 """Texts for announcement slots 1..5 (``hotkey5`` runs press slot 1, 2, ...: a new text each)."""
 

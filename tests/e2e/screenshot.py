@@ -22,11 +22,9 @@ SCREEN = (1300, 1400)
 _LOGGER = logging.getLogger(__name__)
 
 
-def settings(engine_socket: str, irc_port: int) -> dict[str, Any]:
-    """What a streamer would have: chat on (here the loopback IRC server), two announcements."""
-    return plugin_settings(engine_socket=engine_socket, irc_port=irc_port, twitch_channel="yourchannel",
-                           chat_mode="command", user_cooldown_s=10, min_length=2, max_length=300,
-                           max_playback_s=30, chat_deadline_s=30,
+def settings(engine_socket: str) -> dict[str, Any]:
+    """What a streamer would have: two announcements and a scene message (chat is the engine's)."""
+    return plugin_settings(engine_socket=engine_socket,
                            slot1_text="Thanks for the raid, welcome everyone!", slot1_backend="piper",
                            slot2_text="Back in five minutes, grab a drink.",
                            scene_messages="BRB=We will be right back.")

@@ -1,36 +1,61 @@
 """Make OBS speak (chat line, hotkey, scene switch, /v1/say), record it, and check the recording
 against the PCM the engine sent.
 
-The plugin may speak a long text as several parts (one per sentence group, each its own engine
-job and its own Media Source play): the expected parts come from the plugin's own
-``split_sentences``, and each part's clip must appear in the recording, in order.
+The engine splits a text into parts (each its own job, each its own Media Source play); the
+plugin logs every part it starts with its job id, so the expected clips are exactly what the
+engine served for those jobs (``GET /v1/jobs/<id>.wav``), in the order they played.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import re
 import time
 from collections.abc import Callable
-from functools import cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import recording
-from .stack import CHANNEL, MEDIA_SOURCE, PLUGIN, Stack
+from .stack import Stack
 from .xserver import HarnessError
 
 MATCH_MIN = 0.8
 """Lowest envelope correlation that counts as "the recording carries this clip"."""
 OVERLAP_TOLERANCE_S = 0.1
 """Envelope frames and AAC priming blur a clip's edges by a few frames."""
+_PLAYING = re.compile(r"Playing (\S+) utterance (\S+) part (\d+)/(\d+) \(job (\w*)\): Media Source playing "
+                      r"(\d+) ms")
+
+
+@dataclass(frozen=True)
+class PlayedPart:
+    """One "Playing ..." line of the plugin: a part the Media Source started."""
+
+    source: str
+    utterance: str
+    part: int
+    """1-based, as logged."""
+    parts: int
+    job: str
+    ms: int
+    """From the engine publishing the part to the Media Source PLAYING, as the plugin saw it."""
+
+
+def played_parts(stack: Stack, *, since: int = 0) -> list[PlayedPart]:
+    """Parts the plugin logged as playing, after character ``since`` of the script log."""
+    return [PlayedPart(m[1], m[2], int(m[3]), int(m[4]), m[5], int(m[6]))
+            for m in _PLAYING.finditer(stack.obs.script_log()[since:])]
+
+
+def log_mark(stack: Stack) -> int:
+    return len(stack.obs.script_log())
 
 
 def chat(stack: Stack, login: str, text: str) -> float:
-    """Inject a chat line; returns the monotonic time it was sent."""
-    return stack.irc.privmsg(CHANNEL, login=login.lower(), display_name=login, text=text)
+    """A viewer says a line on the IRC server; returns the monotonic time it was sent."""
+    return stack.viewers.say(login, text)
 
 
 def say(stack: Stack, text: str) -> float:
@@ -41,58 +66,45 @@ def say(stack: Stack, text: str) -> float:
     return sent
 
 
-@cache
-def _plugin_playback() -> Any:
-    spec = importlib.util.spec_from_file_location("_e2e_plugin_playback", PLUGIN.parent / "playback.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+def finished_utterances(parts: list[PlayedPart]) -> list[str]:
+    """Utterances whose last part has started, in that order."""
+    return [p.utterance for p in parts if p.part == p.parts]
 
 
-def parts_of(text: str) -> list[str]:
-    """How the plugin (stream mode) cuts ``text`` into separately played parts."""
-    split = getattr(_plugin_playback(), "split_sentences", None)
-    return list(split(text)) if split is not None else [text]
+def wait_played(stack: Stack, since: int, *, utterances: int, timeout_s: float) -> list[PlayedPart]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        parts = played_parts(stack, since=since)
+        if len(finished_utterances(parts)) >= utterances:
+            return parts
+        stack.obs.check_alive()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(finished_utterances(parts))} of {utterances} utterances played within "
+                               f"{timeout_s:g} s; script log:\n{stack.obs.script_log()[-2500:]}\n"
+                               f"engine log:\n{stack.engine.log_text()[-2000:]}")
+        time.sleep(0.05)
 
 
-def record_speech(stack: Stack, trigger: Callable[[], Any], *, plays: int = 1,
-                  timeout_s: float = 60) -> Path:
-    """Record while ``trigger()`` makes OBS speak, until the Media Source has finished ``plays``
-    plays (obs-websocket's MediaInputPlaybackEnded) and stayed quiet a moment."""
+def record_speech(stack: Stack, trigger: Callable[[], Any], *, utterances: int = 1,
+                  timeout_s: float = 60) -> tuple[Path, list[PlayedPart]]:
+    """Record while ``trigger()`` makes OBS speak, until the last part of ``utterances``
+    utterances has played and the Media Source stayed quiet a moment. Returns the recording and
+    the parts played meanwhile, in order."""
     stack.wait_idle(quiet_s=0.3, timeout_s=timeout_s)
     with stack.recording() as out:
         time.sleep(0.5)  # some silence before the speech
-        start = time.monotonic()
+        since = log_mark(stack)
         trigger()
-        deadline = start + timeout_s
-        while len(_ended(stack, start)) < plays:
-            stack.obs.check_alive()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(_ended(stack, start))} of {plays} plays ended within "
-                                   f"{timeout_s:g} s; script log:\n{stack.obs.script_log()[-2500:]}")
-            time.sleep(0.05)
+        wait_played(stack, since, utterances=utterances, timeout_s=timeout_s)
         stack.wait_idle(quiet_s=0.8, timeout_s=timeout_s)
-    return out[0]
+    return out[0], played_parts(stack, since=since)
 
 
-def _ended(stack: Stack, since: float) -> list[Any]:
-    return [e for e in stack.ws.events_since(since, "MediaInputPlaybackEnded")
-            if e.data.get("inputName") == MEDIA_SOURCE]
-
-
-def engine_clip(stack: Stack, text: str, **options: Any) -> np.ndarray:
-    """The envelope of the clip the engine sent for ``text``: a cache hit, so the same PCM."""
-    pcm, headers = stack.engine.synthesize_pcm(text, **options)
-    if headers.get("x-tts-cached") != "true":
-        raise AssertionError(f"the engine had no cached clip for {text!r}: the plugin did not ask it for "
-                             f"this text (script log:\n{stack.obs.script_log()[-2000:]})")
-    return recording.envelope(recording.pcm_to_float(pcm))
-
-
-def engine_clips(stack: Stack, text: str, **options: Any) -> list[np.ndarray]:
-    return [engine_clip(stack, part, **options) for part in parts_of(text)]
+def engine_clips(stack: Stack, parts: list[PlayedPart]) -> list[np.ndarray]:
+    """The envelopes of the clips the engine served for these parts' jobs."""
+    if not parts:
+        raise AssertionError(f"no part played; script log:\n{stack.obs.script_log()[-2000:]}")
+    return [recording.envelope(recording.pcm_to_float(stack.engine.job_pcm(p.job))) for p in parts]
 
 
 def recorded(path: Path) -> np.ndarray:

@@ -1,6 +1,7 @@
-"""Everything an end-to-end run needs, started in order and always torn down: Xvfb, the loopback
-IRC server, the real engine, OBS with a private config and the script under test, and an
-obs-websocket connection. Used by the pytest fixtures and by ``bench/obs_latency.py``."""
+"""Everything an end-to-end run needs, started in order and always torn down: Xvfb, a real IRC
+daemon (Debian's ngircd) with viewers on it, the real engine reading that channel with its Twitch
+source, OBS with a private config and the script under test, and an obs-websocket connection.
+Used by the pytest fixtures and by ``bench/obs_latency.py``."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.ircd import Ngircd
+
 from . import obs_config
-from .engine_proc import REPO, EngineProcess
-from .irc_server import IrcServer
+from .engine_proc import CHANNEL, REPO, EngineProcess
+from .irc_client import Viewers
 from .obs_process import ObsProcess
 from .obs_ws import ObsRequestError, ObsWebSocket
 from .xserver import HarnessError, Xvfb
@@ -25,7 +28,7 @@ from .xserver import HarnessError, Xvfb
 _LOGGER = logging.getLogger(__name__)
 PLUGIN = REPO / "obs_plugin" / "tts_plugin.py"
 MEDIA_SOURCE = "TTS Audio"
-CHANNEL = "e2echan"
+__all__ = ["CHANNEL", "MEDIA_SOURCE", "PLUGIN", "Stack", "plugin_settings", "running_stack"]
 PLAYING = "OBS_MEDIA_STATE_PLAYING"
 IDLE_STATES = ("OBS_MEDIA_STATE_NONE", "OBS_MEDIA_STATE_STOPPED", "OBS_MEDIA_STATE_ENDED",
                "OBS_MEDIA_STATE_ERROR")
@@ -35,7 +38,8 @@ IDLE_STATES = ("OBS_MEDIA_STATE_NONE", "OBS_MEDIA_STATE_STOPPED", "OBS_MEDIA_STA
 class Stack:
     workdir: Path
     display: Xvfb
-    irc: IrcServer
+    ircd: Ngircd
+    viewers: Viewers
     engine: EngineProcess
     obs: ObsProcess
     ws: ObsWebSocket
@@ -111,38 +115,38 @@ class Stack:
             out.append(path)
 
 
-def plugin_settings(*, engine_socket: str, irc_port: int, **extra: Any) -> dict[str, Any]:
-    """The pre-seeded script settings (keys of obs_plugin/settings.py)."""
+def plugin_settings(*, engine_socket: str, **extra: Any) -> dict[str, Any]:
+    """The pre-seeded script settings (keys of obs_plugin/settings.py); chat is the engine's."""
     return {
-        "engine_address": engine_socket, "autostart_engine": False, "subscribe_announcements": True,
-        "media_source": MEDIA_SOURCE, "create_media_source": True, "media_in_all_scenes": True,
-        "playback_mode": "stream", "max_playback_s": 60, "chat_deadline_s": 120,
-        "chat_enabled": True, "twitch_channel": CHANNEL, "irc_host": "127.0.0.1",
-        "irc_port": irc_port, "irc_tls": False, "chat_mode": "all", "min_length": 1,
-        "max_length": 500, "user_cooldown_s": 0, "chat_template": "{user} says {message}",
-        "scene_messages_enabled": True, **extra,
+        "engine_address": engine_socket, "autostart_engine": False, "media_source": MEDIA_SOURCE,
+        "create_media_source": True, "media_in_all_scenes": True, "scene_messages_enabled": True,
+        **extra,
     }
 
 
 @contextlib.contextmanager
 def running_stack(*, script: Path = PLUGIN,
-                  settings: Callable[[str, int], dict[str, Any]] | None = None,
+                  settings: Callable[[str], dict[str, Any]] | None = None,
                   keep_dir: bool = False, obs_timeout_s: float = 90,
                   screen: tuple[int, int] = (1280, 720)) -> Iterator[Stack]:
-    """Start everything; ``settings(engine_socket, irc_port)`` gives the script's settings."""
+    """Start everything; ``settings(engine_socket)`` gives the script's settings."""
     # A short path: Unix socket paths are limited to ~100 bytes.
     workdir = Path(tempfile.mkdtemp(prefix="e2e-obs-"))
     with contextlib.ExitStack() as stack:
         if not keep_dir:
             stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         display = stack.enter_context(Xvfb(log_path=workdir / "xvfb.log", size=screen))
-        irc = IrcServer()
-        stack.callback(irc.close)
-        engine = EngineProcess(workdir / "engine", socket_path=workdir / "run" / "engine.sock")
+        (workdir / "irc").mkdir()
+        ircd = Ngircd(workdir / "irc", ping_timeout_s=120)
+        stack.callback(ircd.stop)
+        ircd.start()
+        viewers = Viewers(ircd.port, CHANNEL)
+        stack.callback(viewers.close)
+        engine = EngineProcess(workdir / "engine", socket_path=workdir / "run" / "engine.sock",
+                               irc_port=ircd.port)
         stack.callback(engine.stop)
         engine.start()
-        seed = (settings or (lambda s, p: plugin_settings(engine_socket=s, irc_port=p)))(
-            engine.unix, irc.port)
+        seed = (settings or (lambda s: plugin_settings(engine_socket=s)))(engine.unix)
         cfg = obs_config.ObsConfig(home=workdir / "home", recordings=workdir / "rec",
                                    ws_port=_free_port(), script=script, script_settings=seed)
         obs_config.write(cfg)
@@ -157,7 +161,7 @@ def running_stack(*, script: Path = PLUGIN,
         except ObsRequestError as exc:
             obs.check_alive()
             raise HarnessError(f"{exc}\nOBS output:\n{obs.tail()}") from None
-        yield Stack(workdir, display, irc, engine, obs, ws, cfg)
+        yield Stack(workdir, display, ircd, viewers, engine, obs, ws, cfg)
 
 
 def _stop_obs(obs: ObsProcess) -> None:

@@ -1,16 +1,17 @@
 """The e2e harness's own pieces, without OBS: the envelope analysis finds a clip where it was put
-and rejects silence and a different clip; the loopback IRC server speaks Twitch's dialect."""
+and rejects silence and a different clip; the viewers talk on a real ngircd."""
 
 from __future__ import annotations
 
-import socket
-import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.ircd import Ngircd
+
 from . import recording
-from .irc_server import IrcServer
+from .irc_client import Viewers
 from .xserver import HarnessError, require
 
 RATE = recording.RATE
@@ -58,36 +59,19 @@ def test_missing_tool_is_an_error_naming_the_package() -> None:
         require("no-such-tool-here", "some-package")
 
 
-def _read_until(sock: socket.socket, needle: bytes) -> bytes:
-    data = b""
-    while needle not in data:
-        chunk = sock.recv(4096)
-        assert chunk, f"connection closed before {needle!r}; got {data!r}"
-        data += chunk
-    return data
-
-
-def test_irc_server_handshake_tags_and_ping() -> None:
-    server = IrcServer(ping_interval_s=0.2)
+def test_viewers_on_a_real_ngircd_see_each_other(tmp_path: Path) -> None:
+    """The chat the end-to-end tests use: Debian's ngircd and plain IRC users (no Twitch fake)."""
+    ircd = Ngircd(tmp_path)
+    ircd.start()
+    viewers = Viewers(ircd.port, "chan")
     try:
-        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-            sock.sendall(b"CAP REQ :twitch.tv/tags twitch.tv/commands\r\nPASS SCHMOOPIIE\r\n"
-                         b"NICK justinfan123\r\nUSER justinfan123 8 * :justinfan123\r\nJOIN #chan\r\n")
-            hello = _read_until(sock, b"366")
-            assert b"CAP * ACK :twitch.tv/tags twitch.tv/commands" in hello
-            assert b" 001 justinfan123 " in hello
-            server.wait_joined("chan", timeout_s=5)
-            server.privmsg("chan", login="alice", display_name="Al ice;", text="hello there",
-                           tags={"badges": "subscriber/12", "bits": "100"})
-            line = _read_until(sock, b"PRIVMSG").split(b"\r\n")
-            msg = next(x for x in line if b"PRIVMSG" in x).decode()
-            assert msg.startswith("@") and "display-name=Al\\sice\\:" in msg and "bits=100" in msg
-            assert msg.endswith(":alice!alice@alice.tmi.twitch.tv PRIVMSG #chan :hello there")
-            _read_until(sock, b"PING :tmi.twitch.tv")
-            sock.sendall(b"PONG :tmi.twitch.tv\r\n")
-            deadline = time.monotonic() + 5
-            while "PONG :tmi.twitch.tv" not in server.received and time.monotonic() < deadline:
-                time.sleep(0.01)
+        listener = viewers.user("Listener")
+        viewers.say("Alice", "hello there")
+        line = next(x for x in listener._lines_until("PRIVMSG", 5.0) if "PRIVMSG" in x)
+        assert line.startswith(":Alice!") and line.endswith("PRIVMSG #chan :hello there")
+        assert {"Listener", "Alice"} <= set(listener.members())
+        with pytest.raises(HarnessError, match="did not join"):
+            viewers.wait_engine_joined(timeout_s=0.5)  # nobody else is there
     finally:
-        server.close()
-    assert "PONG :tmi.twitch.tv" in server.received
+        viewers.close()
+        ircd.stop()
