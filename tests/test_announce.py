@@ -1,6 +1,7 @@
-"""``POST /v1/say`` and ``GET /v1/subscribe`` through the real server (real Piper voice): events
-reach every listener with a playable job, wait in a bounded backlog when nobody listens, carry
-heartbeats, and end cleanly at shutdown; the ``/ws`` example can make the stream speak."""
+"""``POST /v1/say`` and the ``/ws`` ``say`` message through the real server (real Piper voice):
+an announcement goes through the journaled speech queue and reaches every listener as a ``play``
+event with a job it can fetch; it waits for a listener when none is there; heartbeats flow; bad
+requests get a clear error and queue nothing; shutdown ends open subscriptions."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from engine.announce import ANNOUNCER_KEY
+from engine.http import events as http_events
+from engine.http.keys import HUB_KEY
+from tests.test_hub import next_event, play_through
 
 
 async def read_event(resp: aiohttp.ClientResponse, *, timeout: float = 10.0) -> dict[str, Any]:
@@ -20,16 +23,7 @@ async def read_event(resp: aiohttp.ClientResponse, *, timeout: float = 10.0) -> 
     return json.loads(line)
 
 
-async def settle(running: Any, *, timeout: float = 20.0) -> None:
-    """Wait for the jobs a test started to finish, so none is cut off at teardown."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while any(not job.done for job in running.engine._jobs.values()):
-        assert loop.time() < end, "jobs did not finish"
-        await asyncio.sleep(0.05)
-
-
-async def test_say_with_a_listener_delivers_an_event_it_can_speak(start_engine: Any) -> None:
+async def test_say_with_a_listener_plays_a_fetchable_job(start_engine: Any) -> None:
     running = await start_engine()
     async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
         assert sub.headers["Content-Type"].startswith("application/x-ndjson")
@@ -38,91 +32,64 @@ async def test_say_with_a_listener_delivers_an_event_it_can_speak(start_engine: 
         async with http.post(f"{running.url}/v1/say", json={"text": "Thanks for the follow!"}) as resp:
             assert resp.status == 202
             reply = await resp.json()
-        assert reply["delivered"] == 1 and reply["queued_for_later"] is False
-        event = await read_event(sub)
-        assert event["type"] == "say" and event["text"] == "Thanks for the follow!"
-        assert event["priority"] == "announcement" and event["id"] == reply["id"]
-        assert "job" not in event and not running.engine._jobs  # the listener synthesizes it
-        spoken = {k: event[k] for k in ("text", "voice", "backend", "priority")}
-        async with http.post(f"{running.url}/v1/synthesize", json={**spoken, "format": "wav"}) as wav:
-            body = await wav.read()
-        assert wav.status == 200 and body[:4] == b"RIFF" and len(body) > 44 + 48000
+        assert reply["accepted"] and reply["listeners"] == 1 and reply["journaled"]
+        event = await next_event(sub)
+        assert event["type"] == "play" and event["utterance"] == reply["id"]
+        assert event["text"] == "Thanks for the follow!" and event["priority"] == "announcement"
+        wav = await play_through(http, running.url, event)
+        assert wav[:4] == b"RIFF" and len(wav) > 44 + 48000
 
 
-async def test_say_without_listeners_is_kept_and_delivered_on_subscribe(start_engine: Any) -> None:
+async def test_say_without_listeners_waits_for_one(start_engine: Any) -> None:
     running = await start_engine()
     async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{running.url}/v1/say", json={"text": "Queued for later", "priority": "event"}
-        ) as r:
+        async with http.post(f"{running.url}/v1/say", json={"text": "Queued for later"}) as r:
             reply = await r.json()
-        assert r.status == 202 and reply["delivered"] == 0 and reply["queued_for_later"] is True
-        assert "no listener" in reply["message"]
+        assert r.status == 202 and reply["listeners"] == 0 and reply["queued"] == 1
         async with http.get(f"{running.url}/v1/events") as sub:
-            assert (await read_event(sub))["type"] == "hello"
-            event = await read_event(sub)
-            assert event["text"] == "Queued for later" and event["priority"] == "event"
-        assert not running.app[ANNOUNCER_KEY].backlog
-    await settle(running)
+            event = await next_event(sub)
+            assert event["text"] == "Queued for later" and event["utterance"] == reply["id"]
+            await play_through(http, running.url, event)
+        assert len(running.app[HUB_KEY].queue) == 0
 
 
-async def test_the_backlog_is_bounded_and_expires(start_engine: Any) -> None:
+async def test_heartbeats_flow_and_every_listener_gets_each_part(
+        start_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_events, "HEARTBEAT_S", 0.2)
     running = await start_engine()
-    announcer = running.app[ANNOUNCER_KEY]
-    announcer.backlog_max = 3
-    async with aiohttp.ClientSession() as http:
-        for n in range(5):
-            async with http.post(f"{running.url}/v1/say", json={"text": f"Message {n}"}) as r:
-                assert r.status == 202
-        assert [e["text"] for _, e in announcer.backlog] == ["Message 2", "Message 3", "Message 4"]
-        assert announcer.dropped_backlog == 2
-        announcer.backlog_ttl_s = 0.0
-        announcer.heartbeat_s = 0.2
-        await asyncio.sleep(0.01)
-        async with http.get(f"{running.url}/v1/subscribe") as sub:
-            await read_event(sub)
-            event = await read_event(sub, timeout=5)
-            assert event["type"] == "heartbeat"  # the expired backlog was not delivered
-        assert announcer.dropped_backlog == 5
-    await settle(running)
-
-
-async def test_heartbeats_flow_and_every_listener_gets_each_event(start_engine: Any) -> None:
-    running = await start_engine()
-    running.app[ANNOUNCER_KEY].heartbeat_s = 0.2
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{running.url}/v1/subscribe") as a, http.get(f"{running.url}/v1/subscribe") as b:
             await read_event(a)
             await read_event(b)
             assert (await read_event(a, timeout=5))["type"] == "heartbeat"
             async with http.post(f"{running.url}/v1/say", json={"text": "Both of you"}) as r:
-                assert (await r.json())["delivered"] == 2
-            for sub in (a, b):
-                while (event := await read_event(sub, timeout=5))["type"] == "heartbeat":
-                    pass
-                assert event["text"] == "Both of you"
+                assert (await r.json())["listeners"] == 2
+            events = [await next_event(sub) for sub in (a, b)]
+            assert {e["text"] for e in events} == {"Both of you"}
+            assert events[0]["job"] == events[1]["job"]
+            await play_through(http, running.url, events[0])
         await asyncio.sleep(0.3)
-        assert running.app[ANNOUNCER_KEY].subscribers == set()  # both left when they closed
-    await settle(running)
+        assert running.app[HUB_KEY].stage.listeners == 0  # both left when they closed
 
 
 @pytest.mark.parametrize(
     "body, status, code",
     [
-        ({"text": ""}, 400, "bad_request"),
+        ({"text": ""}, 400, "nothing_to_speak"),
+        ({"text": "?!"}, 400, "nothing_to_speak"),
         ({"text": "hi", "priority": "urgent"}, 400, "bad_request"),
         ({"text": "hi", "voice": "no-such-voice"}, 404, "unknown_voice"),
         ([1, 2], 400, "bad_request"),
     ],
 )
-async def test_bad_say_requests_get_a_clear_error_and_publish_nothing(
+async def test_bad_say_requests_get_a_clear_error_and_queue_nothing(
     start_engine: Any, body: Any, status: int, code: str
 ) -> None:
     running = await start_engine()
     async with aiohttp.ClientSession() as http, http.post(f"{running.url}/v1/say", json=body) as r:
         assert r.status == status
         assert (await r.json())["error"]["code"] == code
-    assert running.app[ANNOUNCER_KEY].said == 0
+    assert len(running.app[HUB_KEY].queue) == 0
 
 
 async def test_the_websocket_example_can_make_the_stream_speak(start_engine: Any) -> None:
@@ -132,16 +99,16 @@ async def test_the_websocket_example_can_make_the_stream_speak(start_engine: Any
         async with http.ws_connect(f"{running.url}/ws") as ws:
             await ws.send_json({"type": "say", "text": "Hello from the websocket"})
             said = await asyncio.wait_for(ws.receive_json(), 10)
-            assert said["type"] == "said" and said["delivered"] == 1
+            assert said["type"] == "said" and said["accepted"] is True
             await ws.send_json({"type": "nonsense"})
             error = await asyncio.wait_for(ws.receive_json(), 10)
             assert error["type"] == "error" and "say" in error["message"]
-        event = await read_event(sub)
+        event = await next_event(sub)
         assert event["text"] == "Hello from the websocket"
-    await settle(running)
+        await play_through(http, running.url, event)
 
 
-async def test_shutdown_ends_open_subscriptions(start_engine: Any, tmp_path: Any) -> None:
+async def test_shutdown_ends_open_subscriptions(tmp_path: Any) -> None:
     from aiohttp import web
 
     from engine.server import create_app, start_sites

@@ -188,9 +188,15 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     await hub.close()
 
 
+async def _end_listeners(app: web.Application) -> None:
+    if HUB_KEY in app:
+        app[HUB_KEY].stage.disconnect_all()
+
+
 def setup(app: web.Application) -> None:
     """Add the hub's routes; the hub starts after the engine (cleanup contexts run in order)."""
     app.cleanup_ctx.append(_hub_ctx)
+    app.on_shutdown.append(_end_listeners)
     app.router.add_post("/v1/events", post_event)
     app.router.add_post("/v1/say", post_say)
     app.router.add_post("/v1/control", post_control)

@@ -118,10 +118,16 @@ class Stage:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="speech-stage")
 
-    async def close(self) -> None:
+    def disconnect_all(self) -> None:
+        """End every listener's stream (the server is shutting down)."""
         for q in list(self._listeners):
-            with contextlib.suppress(asyncio.QueueFull):
-                q.put_nowait(None)
+            with contextlib.suppress(asyncio.QueueEmpty):
+                if q.full():
+                    q.get_nowait()
+            q.put_nowait(None)
+
+    async def close(self) -> None:
+        self.disconnect_all()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
