@@ -1,4 +1,4 @@
-"""The status line in the script's properties: engine state, its queue and alerts (from
+"""The status line in the script's properties: engine state, its speech queue and alerts (from
 ``/health``), the subscription, what plays, the outbox, the last failure."""
 
 from __future__ import annotations
@@ -42,13 +42,20 @@ def status_text(ctl: _Status) -> str:
 
 
 def engine_queue(health: dict[str, Any]) -> str:
-    """The engine's speech queue (``speech``), else its synthesis queue (``queue``), as k=v."""
-    for key in ("speech", "queue"):
-        section = health.get(key)
-        if isinstance(section, dict) and section:
-            items = [f"{k} {v}" for k, v in section.items() if isinstance(v, (int, float, str, bool))]
-            return ", ".join(items[:8]) or "(empty)"
-    return "unknown (no /health yet)"
+    """The engine's speech queue from ``/health`` (``speech.queue``, ``speech.stage``)."""
+    speech = health.get("speech")
+    if not isinstance(speech, dict):
+        return "unknown (no /health yet)" if not health else "unknown (the engine reports no speech queue)"
+    queue, stage = speech.get("queue"), speech.get("stage")
+    out = []
+    if isinstance(queue, dict):
+        out.append(f"{queue.get('items', '?')} waiting" + (" (PAUSED)" if queue.get("paused") else ""))
+        drops = queue.get("drops")
+        if isinstance(drops, dict) and drops:
+            out.append("dropped " + ", ".join(f"{n} {why}" for why, n in sorted(drops.items())[:4]))
+    if isinstance(stage, dict):
+        out.append(f"{stage.get('listeners', '?')} player(s) listening")
+    return "; ".join(out) or "(nothing reported)"
 
 
 def engine_alerts(health: dict[str, Any]) -> list[str]:

@@ -54,7 +54,8 @@ class ContractEngine:
     def __init__(self, *, port: int = 0) -> None:
         self.recorded = Recorded()
         self.wavs: dict[str, Wav] = {}
-        self.health: dict[str, Any] = {"status": "ok", "speech": {"queued": 0, "playing": 0}}
+        self.health: dict[str, Any] = {"status": "ok", "speech": {
+            "queue": {"items": 0, "paused": False, "drops": {}}, "stage": {"listeners": 0}}}
         self.subscribe_status = 200
         self.events_status = 0
         """When set (e.g. 503), ``POST /v1/events`` answers this error status."""

@@ -73,8 +73,10 @@ async def test_a_hotkey_announcement_plays_part_by_part_and_the_engine_finishes_
     played = await play_through(obs, ctl, parts=2)
     assert " ".join(played) == TWO_PARTS
     assert ctl.sent["delivered"] == 1 and ctl.parts.counters.played == 2
-    view = await queue_view(running.unix)
-    assert view.get("outstanding", []) == [] and not view.get("items")
+    view = await queue_view(running.unix)  # the engine heard both parts end: the utterance is done
+    assert view["stage"]["outstanding"] == [] and view["items"] == []
+    assert view["stage"]["counters"]["utterances_played"] == 1
+    assert view["stage"]["counters"]["parts_played"] == 2
     tmp_dir = ctl.link.temp_dir
     await asyncio.to_thread(tts_plugin.script_unload)
     import reaper

@@ -173,9 +173,11 @@ def test_a_lasting_403_on_the_subscription_shows_in_the_status_and_one_log_line(
 
 
 def test_the_status_line_shows_the_engines_queue_and_alerts(obs: Any, engine: ContractEngine) -> None:
-    engine.health["speech"] = {"queued": 4, "playing": 1}
+    engine.health["speech"] = {"queue": {"items": 4, "paused": True, "drops": {"deadline": 2}},
+                               "stage": {"listeners": 1}}
     engine.health["alerts"] = [{"code": "backend_down", "message": "edge is failing"}]
     ctl = load(obs, engine.address)
     tick_until(obs, lambda: "Alerts:" in ctl.status_text(), what="alerts")
     status = ctl.status_text()
-    assert "Engine: reachable at" in status and "queued 4" in status and "edge is failing" in status
+    assert "Engine: reachable at" in status and "edge is failing" in status
+    assert "Engine queue: 4 waiting (PAUSED); dropped 2 deadline; 1 player(s) listening" in status
