@@ -10,13 +10,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import ConfigError
 from engine.pipeline.events import ChatMessage, StreamEvent
 from engine.secrets import Secrets
 from engine.sources import SourceEvent, source_class
 from engine.sources.bilibili import BilibiliOptions, BilibiliSource
-from engine.sources.bilibili_events import Gift, GiftMerger
+from engine.sources.bilibili_events import BadCommand, Gift, GiftMerger, parse
 
 from .bilibili_fake import OWNER_UID, ROOM_ID, SHORT_ID, TOKEN, USER_UID, FakeBilibili, danmu, gift
 
@@ -223,3 +225,25 @@ def test_options_are_checked() -> None:
         BilibiliSource.check_options(BilibiliOptions(enabled=True), "sources.bilibili")
     with pytest.raises(ConfigError, match="api_base"):
         BilibiliSource.check_options(BilibiliOptions(api_base="ftp://x"), "sources.bilibili")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=9) | st.dictionaries(st.text(max_size=10), inner, max_size=6),
+    max_leaves=30)
+COMMANDS = ["DANMU_MSG", "DANMU_MSG:4:0:2:2:2:0", "SEND_GIFT", "COMBO_SEND", "SUPER_CHAT_MESSAGE",
+            "GUARD_BUY", "INTERACT_WORD", "OTHER"]
+FIELDS = ["uid", "uname", "giftName", "gift_name", "num", "total_num", "price", "coin_type", "message",
+          "user_info", "guard_level", "username", "msg_type", "batch_combo_id"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(COMMANDS), json_values,
+       st.dictionaries(st.sampled_from(FIELDS), json_values | st.integers(0, 5), max_size=10))
+def test_commands_of_any_shape_give_an_event_or_bad_command(cmd: str, info: Any,
+                                                            data: dict[str, Any]) -> None:
+    try:
+        event = parse({"cmd": cmd, "info": info, "data": data}, room_id=1, owner_uid=2)
+    except BadCommand:
+        return
+    assert event is None or isinstance(event, (ChatMessage, StreamEvent, Gift))

@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.errors import ConfigError
 from engine.pipeline.events import ChatMessage, StreamEvent
 from engine.secrets import Secrets
 from engine.sources import SourceEvent, source_class
 from engine.sources.youtube import YouTubeOptions, YouTubeSource
+from engine.sources.youtube_events import BadItem, to_event
 
 from .youtube_fake import CHANNEL_ID, CHAT_ID, KEY, VIDEO_ID, FakeYouTube, author, item
 
@@ -217,3 +220,30 @@ def test_options_are_checked() -> None:
                          (YouTubeOptions(api_base="ftp://x"), "api_base")]:
         with pytest.raises(ConfigError, match=rf"sources\.youtube\.{key}"):
             YouTubeSource.check_options(options, "sources.youtube")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True)
+    | st.sampled_from(["inf", "nan", "-1e400", "12", "x"]) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=25)
+KINDS = ["textMessageEvent", "superChatEvent", "superStickerEvent", "newSponsorEvent",
+         "memberMilestoneChatEvent", "membershipGiftingEvent", "chatEndedEvent", "pollEvent"]
+DETAIL_KEYS = ["messageText", "amountMicros", "currency", "userComment", "superStickerMetadata",
+               "memberLevelName", "memberMonth", "giftMembershipsCount", "giftMembershipsLevelName"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(KINDS), st.dictionaries(st.sampled_from(DETAIL_KEYS), json_values, max_size=6),
+       json_values, json_values)
+def test_items_of_any_shape_give_an_event_or_bad_item(kind: str, details: dict[str, Any],
+                                                      who: Any, junk: Any) -> None:
+    message = item(kind, author("x"), **details)
+    if isinstance(who, dict):
+        message["authorDetails"] = who
+    for candidate in (message, junk, {"snippet": junk, "authorDetails": {}}):
+        try:
+            event = to_event(candidate, chat_id="c")
+        except BadItem:
+            continue
+        assert event is None or isinstance(event, (ChatMessage, StreamEvent))

@@ -22,6 +22,8 @@ SOURCE = "bilibili"
 CURRENCY = "CNY"
 GUARD_NAMES = {1: "总督", 2: "提督", 3: "舰长"}
 GOLD_PER_YUAN = 1000
+MAX_NUMBER = 10**15
+"""Largest magnitude a number field may carry (as ``events.from_dict`` checks)."""
 """Gift prices are in gold seeds (battery): 1000 to the yuan."""
 
 
@@ -47,9 +49,12 @@ def _int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise BadCommand(f"{what} is not a number")
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise BadCommand(f"{what} is not a number") from None
+    if not -MAX_NUMBER <= number <= MAX_NUMBER:
+        raise BadCommand(f"{what} is out of range")
+    return number
 
 
 def _str(value: Any, what: str) -> str:
@@ -98,7 +103,7 @@ def _gift(data: dict[str, Any]) -> Gift:
     count = _int(data["num"], "SEND_GIFT num")
     value = 0.0
     if data.get("coin_type") == "gold":
-        value = _int(data.get("price", 0), "SEND_GIFT price") * count / GOLD_PER_YUAN
+        value = min(MAX_NUMBER, _int(data.get("price", 0), "SEND_GIFT price") * count / GOLD_PER_YUAN)
     return Gift(_int(data["uid"], "SEND_GIFT uid"), _str(data["uname"], "SEND_GIFT uname"),
                 _str(data["giftName"], "SEND_GIFT giftName"), count, value,
                 str(data.get("batch_combo_id") or ""))
@@ -113,8 +118,9 @@ def _combo(data: dict[str, Any]) -> Gift:
 
 def _superchat(data: dict[str, Any]) -> StreamEvent:
     price = data["price"]
-    if isinstance(price, bool) or not isinstance(price, (int, float)):
-        raise BadCommand("SUPER_CHAT_MESSAGE price is not a number")
+    if isinstance(price, bool) or not isinstance(price, (int, float)) \
+            or not 0 <= price <= MAX_NUMBER:  # also refuses NaN and infinities
+        raise BadCommand("SUPER_CHAT_MESSAGE price is not a number in range")
     return StreamEvent(source=SOURCE, kind="superchat",
                        user=_str(data["user_info"]["uname"], "SUPER_CHAT_MESSAGE uname"),
                        message=_str(data.get("message", ""), "SUPER_CHAT_MESSAGE message"),
@@ -127,7 +133,7 @@ def _guard(data: dict[str, Any]) -> StreamEvent:
     count = _int(data.get("num", 1), "GUARD_BUY num")
     name = str(data.get("gift_name") or GUARD_NAMES.get(level, "guard"))
     return StreamEvent(source=SOURCE, kind="guard", user=_str(data["username"], "GUARD_BUY username"),
-                       message=name, count=count, amount=price * count / GOLD_PER_YUAN,
+                       message=name, count=count, amount=min(MAX_NUMBER, price * count / GOLD_PER_YUAN),
                        currency=CURRENCY)
 
 
@@ -203,8 +209,8 @@ class GiftMerger:
             self._flushed.popitem(last=False)
         if burst.count > 0:
             self._emit(StreamEvent(source=SOURCE, kind="gift_item", user=burst.user,
-                                   message=burst.gift, count=burst.count,
-                                   amount=round(burst.value_yuan, 3),
+                                   message=burst.gift, count=min(MAX_NUMBER, burst.count),
+                                   amount=round(min(MAX_NUMBER, burst.value_yuan), 3),
                                    currency=CURRENCY if burst.value_yuan else ""))
 
     def flush_all(self) -> None:

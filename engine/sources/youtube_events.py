@@ -14,6 +14,8 @@ from ..pipeline.events import ChatMessage, StreamEvent, new_id
 
 SOURCE = "youtube"
 MICROS = 1_000_000
+MAX_NUMBER = 1e15
+"""Largest magnitude an event's number field may carry (as ``events.from_dict`` checks)."""
 
 
 class BadItem(ValueError):
@@ -33,13 +35,15 @@ def _str(value: Any, what: str) -> str:
 
 
 def _num(value: Any, what: str) -> float:
-    if isinstance(value, str):  # amountMicros is a string in the API's JSON (uint64)
+    """A finite number within the events' range; ``amountMicros`` comes as a string (uint64)."""
+    if isinstance(value, str):
         try:
-            return float(value)
+            value = float(value)
         except ValueError:
             raise BadItem(f"{what} is not a number") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadItem(f"{what} is not a number")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not -MAX_NUMBER <= value <= MAX_NUMBER:  # also refuses NaN and infinities
+        raise BadItem(f"{what} is not a number in range")
     return float(value)
 
 
