@@ -237,7 +237,7 @@ FIELDS = ["uid", "uname", "giftName", "gift_name", "num", "total_num", "price", 
           "user_info", "guard_level", "username", "msg_type", "batch_combo_id"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.sampled_from(COMMANDS), json_values,
        st.dictionaries(st.sampled_from(FIELDS), json_values | st.integers(0, 5), max_size=10))
 def test_commands_of_any_shape_give_an_event_or_bad_command(cmd: str, info: Any,

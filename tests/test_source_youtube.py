@@ -233,7 +233,7 @@ DETAIL_KEYS = ["messageText", "amountMicros", "currency", "userComment", "superS
                "memberLevelName", "memberMonth", "giftMembershipsCount", "giftMembershipsLevelName"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.sampled_from(KINDS), st.dictionaries(st.sampled_from(DETAIL_KEYS), json_values, max_size=6),
        json_values, json_values)
 def test_items_of_any_shape_give_an_event_or_bad_item(kind: str, details: dict[str, Any],
