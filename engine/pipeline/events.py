@@ -154,7 +154,8 @@ def event_from_dict(data: Any) -> Event:
     """The event a wire mapping describes (its ``type`` picks the class)."""
     if not isinstance(data, dict):
         raise BadRequest("an event must be a JSON object with a 'type'")
-    cls = EVENT_TYPES.get(data.get("type"))  # type: ignore[arg-type]
+    kind = data.get("type")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise BadRequest(f"event 'type' must be one of {', '.join(EVENT_TYPES)}")
     return cls.from_dict(data)
