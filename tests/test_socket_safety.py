@@ -18,7 +18,8 @@ import yaml
 
 from engine import unix_socket
 from engine.server import create_app, start_sites
-from tests.conftest import make_config, post_unix, running_engine
+from bench.common import UnixHTTPConnection
+from tests.conftest import make_config, running_engine
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,8 +30,19 @@ def inode(path: str | Path) -> tuple[int, int]:
 
 
 async def answers(path: str) -> bool:
-    status, _, body = await post_unix(path, "/v1/say", {"text": "Still here."})
-    return status == 202 and json.loads(body)["id"] != ""
+    """The engine on ``path`` answers ``GET /health`` with its status."""
+
+    def get() -> tuple[int, bytes]:
+        conn = UnixHTTPConnection(path, timeout=10)
+        try:
+            conn.request("GET", "/health")
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    status, body = await asyncio.to_thread(get)
+    return status == 200 and json.loads(body)["status"] == "ok"
 
 
 async def test_a_second_engine_process_refuses_and_leaves_the_live_socket(start_engine: Any,
