@@ -292,3 +292,24 @@ async def test_no_gpu_and_no_cpu_fallback_disables_xtts_with_a_reason(tiny_model
                             "Library Not Found) and performance.gpu.fallback_to_cpu is false"}]
         status = await health(engine)
         assert status["gpu"]["mode"] == "disabled" and status["backends"]["xtts"]["loaded"] is False
+
+
+async def test_cache_identity_reads_no_file_on_the_event_loop(
+        tiny_model: Path, voices: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The identity is worked out once by ``resolve_voice`` (on a worker thread) and at start;
+    the per-request call on the event loop then touches no file."""
+    backend = make_backend(tiny_model, voices, tmp_path)
+    await backend.start()
+    assert await backend.resolve_voice("streamer") == "streamer"
+    before = backend.cache_identity("streamer")
+
+    def no_disk(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("cache_identity touched the disk")
+
+    monkeypatch.setattr(Path, "read_bytes", no_disk)
+    monkeypatch.setattr(Path, "stat", no_disk)
+    monkeypatch.setattr(Path, "glob", no_disk)
+    assert backend.cache_identity("streamer") == before
+    assert "clip:" in before and "download" not in before
+    monkeypatch.undo()
+    await backend.close()

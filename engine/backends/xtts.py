@@ -79,6 +79,10 @@ class XttsBackend(Backend):
         self._last_used = self._clock()
         self._latents: dict[str, tuple[Any, Any]] = {}
         self._hashes: dict[Path, tuple[float, int, str]] = {}
+        self._identities: dict[str, str] = {}
+        """Voice -> the clip or speaker part of its cache identity, from ``resolve_voice``."""
+        self._model_id = ""
+        """The checkpoint's identity, read once when the model folder is known."""
         self._speaker_names: list[str] = []
         self._model_folder: Path | None = None
         self._download_error: tuple[float, str] | None = None
@@ -120,6 +124,7 @@ class XttsBackend(Backend):
         if not missing:
             self._model_folder = self.model_dir
             self._speaker_names = await asyncio.to_thread(xtts_model.speaker_names, self.model_dir)
+            self._model_id = await asyncio.to_thread(xtts_model.model_identity, self.model_dir)
         if self.options.idle_unload_s > 0:
             self._unloader = asyncio.create_task(self._unload_when_idle(), name="xtts-idle-unload")
 
@@ -133,11 +138,24 @@ class XttsBackend(Backend):
         return self.options.voice
 
     async def resolve_voice(self, voice: str | None) -> str:
+        """The voice to use; its cache identity is worked out here, off the event loop, so
+        ``cache_identity`` (called on the loop for every request) touches no file."""
+        name = await asyncio.to_thread(self._resolve, voice)
+        return name
+
+    def _resolve(self, voice: str | None) -> str:
         names = self._voice_names()
         if voice is None:
-            return self.options.voice if self.options.voice in names or not names else names[0]
-        if voice in names:
-            return voice
+            name = self.options.voice if self.options.voice in names or not names else names[0]
+        elif voice in names:
+            name = voice
+        else:
+            name = ""
+        if name:
+            clip = self._clips().get(name)
+            self._identities[name] = (f"clip:{self._clip_hash(clip)[:24]}" if clip is not None
+                                      else f"speaker:{name}")
+            return name
         raise UnknownVoice(f"unknown XTTS voice {voice!r}; put a reference clip {voice}.wav in "
                            f"{self.voices_dir}. Available: {', '.join(names) or 'none'}")
 
@@ -168,9 +186,8 @@ class XttsBackend(Backend):
         return digest
 
     def cache_identity(self, voice: str) -> str:
-        clip = self._clips().get(voice)
-        who = f"clip:{self._clip_hash(clip)[:24]}" if clip is not None else f"speaker:{voice}"
-        model = xtts_model.model_identity(self._model_folder) if self._model_folder else "download"
+        who = self._identities.get(voice) or f"speaker:{voice}"
+        model = self._model_id or "download"
         o = self.options
         return (f"{model}|{who}|{o.language}|t={o.temperature}|s={o.speed}|"
                 f"c={o.stream_chunk_size},{o.cpu_stream_chunk_size}")
@@ -200,6 +217,7 @@ class XttsBackend(Backend):
         if self._model_folder is None:
             try:
                 self._model_folder = xtts_model.download(Path(self.context.data_dir))
+                self._model_id = xtts_model.model_identity(self._model_folder)
             except BackendUnavailable as exc:
                 self._download_error = (self._clock(), exc.message)
                 raise
