@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -247,3 +250,32 @@ def test_commands_of_any_shape_give_an_event_or_bad_command(cmd: str, info: Any,
     except BadCommand:
         return
     assert event is None or isinstance(event, (ChatMessage, StreamEvent, Gift))
+
+
+async def test_a_danmu_is_spoken_by_a_running_engine(fake: FakeBilibili, start_engine: Any,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # no user secrets file
+    monkeypatch.delenv("STREAMER_TTS_SECRETS_FILE", raising=False)
+    options = {"enabled": True, "room_id": SHORT_ID, "api_base": fake.base,
+               "account_api_base": fake.base, "tls": False, "fallback_url": "", "gift_merge_s": 0.2}
+    running = await start_engine(chat={"mode": "all", "user_cooldown_s": 0},
+                                 sources={"bilibili": options})
+    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
+        await asyncio.wait_for(fake.authed.wait(), 10)
+        await fake.send([danmu("hello from bilibili", uname="viewer")])
+        play = await next_play(sub)
+        assert "hello from bilibili" in play["text"] and play["source"] == "bilibili"
+        async with http.get(f"{running.url}/health") as resp:
+            sources = (await resp.json())["speech"]["sources"]
+    assert sources["bilibili"]["state"] == "connected" and sources["bilibili"]["events"] == 1
+
+
+async def next_play(resp: aiohttp.ClientResponse, *, timeout_s: float = 30.0) -> dict[str, Any]:
+    end = time.monotonic() + timeout_s
+    while True:
+        line = await asyncio.wait_for(resp.content.readline(), max(0.1, end - time.monotonic()))
+        assert line.endswith(b"\n"), f"stream ended: {line!r}"
+        event = json.loads(line)
+        if event["type"] == "play":
+            return event  # type: ignore[no-any-return]

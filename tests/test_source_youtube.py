@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import datetime as dt
+import itertools
+import json
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -247,3 +250,37 @@ def test_items_of_any_shape_give_an_event_or_bad_item(kind: str, details: dict[s
         except BadItem:
             continue
         assert event is None or isinstance(event, (ChatMessage, StreamEvent))
+
+
+async def test_chat_and_a_super_chat_are_spoken_by_a_running_engine(
+        fake: FakeYouTube, start_engine: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # no user secrets file
+    monkeypatch.delenv("STREAMER_TTS_SECRETS_FILE", raising=False)
+    monkeypatch.setenv("STREAMER_TTS_YOUTUBE_API_KEY", KEY)
+    options = {"enabled": True, "video_id": VIDEO_ID, "api_base": fake.base, "min_poll_s": 0.05}
+    running = await start_engine(chat={"mode": "all", "user_cooldown_s": 0},
+                                 sources={"youtube": options})
+    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
+        await until(lambda: len(fake.chat_requests()) >= 2, what="polling")
+        fake.add(item("textMessageEvent", author("viewer"), messageText="hello from youtube"))
+        fake.add(item("superChatEvent", author("Fan"), amountMicros="5000000", currency="USD",
+                      amountDisplayString="$5.00", userComment="great stream"))
+        texts = [(await next_play(sub))["text"] for _ in range(2)]
+        async with http.get(f"{running.url}/health") as resp:
+            health = await resp.text()
+    assert any("hello from youtube" in t for t in texts), texts
+    assert any("Fan" in t and "great stream" in t for t in texts), texts
+    assert json.loads(health)["speech"]["sources"]["youtube"]["state"] == "connected"
+    assert KEY not in caplog.text and KEY not in health
+
+
+async def next_play(resp: aiohttp.ClientResponse, *, timeout_s: float = 30.0) -> dict[str, Any]:
+    end = time.monotonic() + timeout_s
+    while True:
+        line = await asyncio.wait_for(resp.content.readline(), max(0.1, end - time.monotonic()))
+        assert line.endswith(b"\n"), f"stream ended: {line!r}"
+        event = json.loads(line)
+        if event["type"] == "play":
+            return event  # type: ignore[no-any-return]
