@@ -33,6 +33,7 @@ def subscribed(obs: Any, engine: ContractEngine) -> Any:
 
 
 def test_published_parts_play_in_order_and_are_reported(obs: Any, engine: ContractEngine) -> None:
+    """Also: the Media Source is driven only from OBS's graphics thread (the timer)."""
     ctl = subscribed(obs, engine)
     engine.play("u1", 0, 2, text="First part.")
     engine.play("u1", 1, 2, wav=Wav(wav_bytes(streamed=True), delay_s=0.3), text="Second part.")
@@ -55,6 +56,11 @@ def test_published_parts_play_in_order_and_are_reported(obs: Any, engine: Contra
                                 ("u1", 1, "ended")]
     assert any("Playing chat utterance u1 part 1/2" in text for _, text in obs.LOG)
     tick_until(obs, lambda: ctl.parts.current is None)
+    media_calls = {thread for name, thread in obs.THREADS
+                   if name in ("obs_source_update", "obs_source_media_stop", "signal_handler_connect")}
+    assert media_calls == {obs.GRAPHICS}, obs.THREADS
+    placed = {thread for name, thread in obs.THREADS if name in ("obs_source_create", "obs_scene_add")}
+    assert placed == {obs.UI}  # the Media Source is made where frontend calls belong
 
 
 def test_a_wav_cut_off_mid_way_is_reported_failed_and_never_played(obs: Any, engine: ContractEngine) -> None:
@@ -156,17 +162,18 @@ def test_the_outbox_is_bounded_and_drops_the_oldest_with_a_log_line(caplog: pyte
     assert len([r for r in caplog.records if "Outbox full" in r.getMessage()]) == 2
 
 
-def test_a_lasting_403_on_the_subscription_shows_in_the_status_and_one_log_line(
-    obs: Any, engine: ContractEngine
+@pytest.mark.parametrize("status", [403, 404])
+def test_a_lasting_refusal_of_the_subscription_shows_in_the_status_and_one_log_line(
+    obs: Any, engine: ContractEngine, status: int
 ) -> None:
-    engine.subscribe_status = 403
+    engine.subscribe_status = status
     ctl = load(obs, engine.address)
     tick_until(obs, lambda: "REFUSED" in ctl.subscription, what="the refusal")
     time.sleep(1.6)  # the subscriber retries (backoff 0.5 s, 1 s): still one log line
     obs.run_timers()
-    status = ctl.status_text()
-    assert "Subscription: REFUSED" in status and "HTTP 403" in status
-    assert "refused GET /v1/subscribe" in status.split("Last failure:")[1]
+    text = ctl.status_text()
+    assert "Subscription: REFUSED" in text and f"HTTP {status}" in text
+    assert "refused GET /v1/subscribe" in text.split("Last failure:")[1]
     assert len([w for w in warnings(obs) if "refused GET /v1/subscribe" in w]) == 1
     engine.subscribe_status = 200
     tick_until(obs, lambda: ctl.subscription == "open", timeout=10, what="open again")
