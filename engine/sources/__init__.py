@@ -14,6 +14,7 @@ REGISTRY: dict[str, str] = {
     "twitch": "engine.sources.twitch:TwitchSource",
     "bilibili": "engine.sources.bilibili:BilibiliSource",
     "youtube": "engine.sources.youtube:YouTubeSource",
+    "streamlabs": "engine.sources.streamlabs:StreamLabsSource",
 }
 """Every source the engine knows, as ``module:Class``. Adding one is one line here."""
 
