@@ -140,7 +140,7 @@ class Engine:
                 job.finish("done")
                 self.metrics.observe(job)
                 return job
-        return self.scheduler.submit(job)
+        return self._queue(job)
 
     async def _runs(self, request: SynthesisRequest) -> list[Run]:
         """The text's language runs; none when the request names its voice or language."""
@@ -174,7 +174,18 @@ class Engine:
                 job.finish("done")
                 self.metrics.observe(job)
                 return job
-        return self.scheduler.submit(job)
+        return self._queue(job)
+
+    def _queue(self, job: Job) -> Job:
+        """Queue a remembered job. One the queue refuses (``Busy``) is finished with the reason
+        and forgotten: a refused job never lingers as "queued" in ``job()``."""
+        try:
+            return self.scheduler.submit(job)
+        except BaseException as exc:
+            self._jobs.pop(job.id, None)
+            if not job.done:
+                job.finish("failed", exc if isinstance(exc, EngineError) else None)
+            raise
 
     def _key(self, text: str, cand: Candidate) -> str:
         backend = self.backends[cand.backend]

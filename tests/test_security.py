@@ -91,6 +91,16 @@ async def test_a_job_that_cannot_be_scheduled_leaves_nothing_in_the_queue() -> N
     assert ran == ["blocker", "fine"] and ok.state == "done"
 
 
+async def test_jobs_refused_as_busy_are_not_kept(start_engine: Any) -> None:
+    engine = await start_engine(performance={"queue": {"max_concurrent": 1, "max_queued": 1},
+                                             "cache": {"enabled": False}})
+    results = await asyncio.gather(*[call(engine, "POST", "/v1/jobs", {"text": f"Flood line {i}."})
+                                     for i in range(20)])
+    accepted = [body["request_id"] for status, body in results if status == 202]
+    assert len(accepted) < 20 and {status for status, _ in results} == {202, 503}
+    assert sorted(engine.engine._jobs) == sorted(accepted)  # nothing refused lingers as "queued"
+
+
 # -- 2. voices by name only ----------------------------------------------------------------------
 
 PATHS = ["/etc/passwd", "~/x.onnx", "../../x", "/proc/kmsg", "en_US-joe-medium.onnx",
@@ -283,6 +293,32 @@ def _post_blocking(tcp: str, route: str, body: bytes) -> tuple[int, Any]:
             return resp.status, {}
     finally:
         conn.close()
+
+
+async def test_clients_that_hang_up_mid_stream_log_no_warning(
+        start_engine: Any, caplog: pytest.LogCaptureFixture) -> None:
+    engine = await start_engine(performance={"cache": {"enabled": False}})
+    caplog.set_level(logging.DEBUG)
+    long_text = "A sentence that takes a while to speak. " * 12
+    for fmt in ("frames", "wav", "pcm"):
+        async with aiohttp.ClientSession() as s, s.post(engine.url + "/v1/synthesize",
+                                                       json={"text": long_text + fmt, "format": fmt}) as r:
+            await r.content.read(100)  # the first bytes, then hang up mid-stream
+            r.close()
+    async with aiohttp.ClientSession() as s, s.ws_connect(engine.url + "/ws") as ws:
+        await ws.send_json({"type": "tts", "text": long_text + "ws"})
+        await ws.receive(timeout=30)
+    for _ in range(300):  # until the engine has written into the closed connections
+        if engine.engine.scheduler.running == 0:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    left = [r for r in caplog.records if r.getMessage().startswith("Client left during POST")]
+    assert len(left) >= 3 and all(r.levelno == logging.DEBUG for r in left)  # seen, quietly
+    assert not loud, [(r.name, r.getMessage()) for r in loud]
+    status, _ = await call(engine, "GET", "/health")
+    assert status == 200
 
 
 async def test_an_unexpected_exception_is_one_json_500_and_one_log_line(
