@@ -66,6 +66,8 @@ class Backend(ABC):
     def __init__(self, options: Any, context: BackendContext) -> None:
         self.options = options
         self.context = context
+        self.workers = Workers(self.name)
+        """This backend's inference threads (``iterate_in_thread``); shut down by ``close``."""
 
     @classmethod
     def missing_packages(cls) -> list[str]:
@@ -85,7 +87,8 @@ class Backend(ABC):
         """Prepare for requests (may load lazily instead). Called once by the engine."""
 
     async def close(self) -> None:
-        """Release models, sessions and threads."""
+        """Release models, sessions and threads (subclasses call ``super().close()``)."""
+        self.workers.shutdown()
 
     def unavailable_reason(self) -> str | None:
         """Why this backend should be skipped right now (``None`` when it can take work)."""
@@ -155,31 +158,46 @@ class FairLock:
             if turn in self._turns:
                 self._turns.remove(turn)
                 self._cond.notify_all()
-_POOLS: dict[str, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
+class Workers:
+    """Long-lived worker threads of one backend, made when first needed and shut down with it.
 
+    A fresh thread per request cost Piper about 20 ms of first audio (espeak-ng and onnxruntime
+    set up per-thread state); warm threads do not. Threads are made only when none is idle; the
+    bound is performance.queue.max_concurrent's own maximum, so every running job has a thread:
+    a job whose FairLock turn is next never waits for a thread held by jobs waiting for that turn.
+    """
 
-def _workers(name: str) -> ThreadPoolExecutor:
-    """Long-lived worker threads per backend. A fresh thread per request cost Piper about 20 ms
-    of first audio (espeak-ng and onnxruntime set up per-thread state); warm threads do not."""
-    with _POOLS_LOCK:
-        if name not in _POOLS:
-            # Threads are made only when none is idle. The bound is performance.queue.max_concurrent's
-            # own maximum, so every running job has a thread: a job whose FairLock turn is next
-            # must never wait for a free thread held by jobs waiting for that turn.
-            _POOLS[name] = ThreadPoolExecutor(max_workers=256, thread_name_prefix=name)
-        return _POOLS[name]
+    MAX_THREADS = 256
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._pool: ThreadPoolExecutor | None = None
+        self._guard = threading.Lock()
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        with self._guard:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.MAX_THREADS, thread_name_prefix=self.name)
+            self._pool.submit(fn)
+
+    def shutdown(self) -> None:
+        """Stop taking work; running items finish on their own (never waited for here)."""
+        with self._guard:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def iterate_in_thread(make_iter: Callable[[], Iterator[bytes]], lock: threading.Lock | FairLock,
-                            *, name: str = "synth") -> AsyncIterator[bytes]:
+                            *, workers: Workers, turn: object | None = None) -> AsyncIterator[bytes]:
     """Run a blocking generator on a worker thread and yield its items on the event loop.
 
     Each item is handed over as soon as it exists, so the first sentence's audio leaves before
     the rest is synthesized. ``lock`` serializes inference for a backend that owns one model, for
     the whole iteration: the OBS plugin plays whole parts, so finishing one job before the next
     starts gives it its first part soonest (taking turns per sentence measured slower there).
-    If the consumer stops early, the worker stops after its current item.
+    If the consumer stops early, the worker stops after its current item. ``turn``: a FairLock
+    turn the caller reserved earlier (before an ``await`` that could reorder jobs).
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
@@ -192,7 +210,8 @@ async def iterate_in_thread(make_iter: Callable[[], Iterator[bytes]], lock: thre
             stop.set()
 
     fair = lock if isinstance(lock, FairLock) else None
-    turn = fair.reserve() if fair is not None else None  # on the loop: in job order
+    if fair is not None and turn is None:
+        turn = fair.reserve()  # on the loop: in job order
     held_turn = False
 
     def items() -> Generator[bytes, None, None]:
@@ -220,7 +239,7 @@ async def iterate_in_thread(make_iter: Callable[[], Iterator[bytes]], lock: thre
                 fair.cancel(turn)
             put(_DONE)
 
-    _workers(name).submit(work)
+    workers.submit(work)
     try:
         while True:
             item = await queue.get()

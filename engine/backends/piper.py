@@ -46,7 +46,6 @@ class PiperOptions:
 class _Loaded:
     voice: Any  # piper.PiperVoice
     identity: str
-    lock: FairLock = field(default_factory=FairLock)
 
 
 def bundled_voices() -> dict[str, Path]:
@@ -103,6 +102,8 @@ class PiperBackend(Backend):
     def __init__(self, options: PiperOptions, context: Any) -> None:
         super().__init__(options, context)
         self._loaded: dict[str, _Loaded] = {}
+        self._locks: dict[str, FairLock] = {}
+        """Voice -> the lock its inference takes, in the order jobs reserved their turns."""
         self._identities: dict[str, str] = {}
         """Voice -> cache identity, refreshed by every ``resolve_voice``."""
         self._load_lock = threading.Lock()
@@ -215,7 +216,13 @@ class PiperBackend(Backend):
         return known if known is not None else self._identity(voice)
 
     async def stream(self, text: str, voice: str) -> AsyncIterator[bytes]:
-        loaded = await _to_thread(self._load, voice)
+        lock = self._locks.setdefault(voice, FairLock())
+        turn = lock.reserve()  # before the load's await, which can finish in any order
+        try:
+            loaded = await _to_thread(self._load, voice)
+        except BaseException:
+            lock.cancel(turn)
+            raise
         from piper import SynthesisConfig
 
         syn = SynthesisConfig(length_scale=self.options.length_scale, volume=self.options.volume)
@@ -224,7 +231,7 @@ class PiperBackend(Backend):
             for chunk in loaded.voice.synthesize(text, syn):
                 yield to_output_pcm(chunk.audio_int16_array, chunk.sample_rate)
 
-        async for pcm in iterate_in_thread(chunks, loaded.lock, name="piper"):
+        async for pcm in iterate_in_thread(chunks, lock, workers=self.workers, turn=turn):
             yield pcm
 
     def status(self) -> dict[str, Any]:

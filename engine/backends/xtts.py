@@ -133,6 +133,7 @@ class XttsBackend(Backend):
             self._unloader.cancel()
             await asyncio.gather(self._unloader, return_exceptions=True)
         await asyncio.to_thread(self._unload, "engine closing")
+        await super().close()
 
     def default_voice(self) -> str:
         return self.options.voice
@@ -320,7 +321,8 @@ class XttsBackend(Backend):
         if reason is not None:
             raise BackendUnavailable(reason, reason="unavailable")
         self._last_used = self._clock()
-        async for pcm in iterate_in_thread(lambda: self._synthesize(text, voice), self._lock, name="xtts"):
+        async for pcm in iterate_in_thread(lambda: self._synthesize(text, voice), self._lock,
+                                           workers=self.workers):
             yield pcm
         self._last_used = self._clock()
 
