@@ -64,6 +64,8 @@ def test_mixed_lines_split_into_runs_with_punctuation_and_digits_kept_in_place(
     assert detector.runs("谢谢 boss!!! 666") == [Run("谢谢", "zh"), Run("boss!!! 666", "en")]
     assert detector.runs("今日は何のゲーム？") == [Run("今日は何のゲーム？", "ja")]  # kanji + kana
     assert detector.runs("I love 中国 x") == [Run("I love", "en"), Run("中国 x", "zh")]  # "x" is tiny
+    assert detector.runs("Γειά σου नमस्ते") == [Run("Γειά σου", "el"), Run("नमस्ते", "hi")]
+    assert detector.runs("ᚠᚢᚦ runes") == [Run("ᚠᚢᚦ", "und"), Run("runes", "en")]  # never letter names
     assert detector.runs("?!") == [Run("?!", "en")]
     assert detector.runs("   ") == []
 

@@ -30,8 +30,15 @@ _LOGGER = logging.getLogger(__name__)
 
 CJK: Final = {"Hani": "zh", "Kana": "ja", "Hang": "ko"}
 """Scripts whose language is decided by the script alone (Han becomes ja next to Kana)."""
-SCRIPT_LANGUAGE: Final = {"Cyrl": "ru", "Arab": "ar", "Grek": "el", "Hebr": "he", "Thai": "th"}
+SCRIPT_LANGUAGE: Final = {
+    "Cyrl": "ru", "Arab": "ar", "Grek": "el", "Hebr": "he", "Thai": "th", "Deva": "hi",
+    "Beng": "bn", "Tami": "ta", "Telu": "te", "Kann": "kn", "Mala": "ml", "Guja": "gu",
+    "Gurm": "pa", "Geor": "ka", "Arme": "hy", "Ethi": "am", "Khme": "km", "Lao": "lo",
+    "Myan": "my", "Sinh": "si"}
 """A script's usual language, when the detector is unsure or knows none of the config's."""
+UNDETERMINED: Final = "und"
+"""The language of letters in any other script: no voice speaks it unless configured, so such
+text is refused rather than read out letter by letter."""
 _RANGES: Final = (
     ("Hani", 0x3400, 0x4DBF), ("Hani", 0x4E00, 0x9FFF), ("Hani", 0xF900, 0xFAFF),
     ("Hani", 0x20000, 0x2FFFF), ("Hani", 0x3005, 0x3007),
@@ -96,7 +103,10 @@ def script_of(char: str) -> str | None:
         return None
     if cp < 0x250 or 0x1E00 <= cp <= 0x1EFF:
         return "Latn"
-    return unicodedata.name(char, "OTHER").split(" ", 1)[0].title()[:4]
+    name = unicodedata.name(char, "OTHER")
+    if "LATIN" in name or "CYRILLIC" in name:
+        return "Latn" if "LATIN" in name else "Cyrl"
+    return name.split(" ", 1)[0].title()[:4]
 
 
 class LanguageDetector:
@@ -139,11 +149,11 @@ class LanguageDetector:
 
     def _detect(self, text: str, script: str) -> str:
         if script != "Latn" and script not in SCRIPT_LANGUAGE:
-            return self.default
+            return UNDETERMINED
         if self._detector is None:
             self.load()
         values = self._detector.compute_language_confidence_values(text) if self._detector else []
-        if values:
+        if values and values[0].value > 0:  # all zero: none of the languages uses this script
             lang, confidence = str(values[0].language.iso_code_639_1.name.lower()), values[0].value
             if script != "Latn" or lang == self.default or confidence >= LATIN_SWITCH_CONFIDENCE:
                 return lang
