@@ -67,6 +67,10 @@ class DanmuHost:
 
     index: int
     auth_code: int = 0
+    auth_reply: bytes = b""
+    """Sent instead of ``{"code": ...}`` when set (a malformed reply)."""
+    after_auth: bytes = b""
+    """Packets sent in the same frame as the auth reply."""
     runner: web.AppRunner | None = None
     port: int = 0
     auths: list[dict[str, Any]] = field(default_factory=list)
@@ -177,8 +181,9 @@ class FakeBilibili:
         auth = json.loads(body)
         host.auths.append(auth)
         code = host.auth_code if auth.get("key") in (TOKEN, "") else -101  # "": no token (fallback)
-        await ws.send_bytes(pack(8, json.dumps({"code": code}).encode(), 1))
-        if code != 0:
+        reply = host.auth_reply or json.dumps({"code": code}).encode()
+        await ws.send_bytes(pack(8, reply, 1) + host.after_auth)
+        if code != 0 or host.auth_reply:
             await ws.close()
             return ws
         host.sockets.append(ws)

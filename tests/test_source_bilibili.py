@@ -23,7 +23,17 @@ from engine.sources import SourceEvent, source_class
 from engine.sources.bilibili import BilibiliOptions, BilibiliSource
 from engine.sources.bilibili_events import BadCommand, Gift, GiftMerger, parse
 
-from .bilibili_fake import OWNER_UID, ROOM_ID, SHORT_ID, TOKEN, USER_UID, FakeBilibili, danmu, gift
+from .bilibili_fake import (
+    OWNER_UID,
+    ROOM_ID,
+    SHORT_ID,
+    TOKEN,
+    USER_UID,
+    FakeBilibili,
+    danmu,
+    frame,
+    gift,
+)
 
 SESSDATA = "sessdata-abcdef0123456789"
 BUVID = "buvid3-F00D-CAFE-1234"
@@ -186,7 +196,8 @@ async def test_login_cookie_is_sent_and_never_logged(fake: FakeBilibili, events:
 
 @pytest.mark.parametrize("setup, state, words", [
     ("bad_cookie", "auth_failed", "cookie was refused"),
-    ("auth_refused", "auth_failed", "refused the auth packet"),
+    ("auth_refused", "auth_failed", "refused the auth packet (code -101)"),
+    ("auth_garbled", "auth_failed", "refused the auth packet (code None)"),
     ("no_room", "offline", "not found"),
     ("risk_control", "reconnecting", "getDanmuInfo refused"),
     ("risk_control_fallback", "connected", "no token"),
@@ -196,6 +207,7 @@ async def test_failures_show_a_clear_state(fake: FakeBilibili, events: list[Sour
     secrets = Secrets({"bilibili_sessdata": SESSDATA}) if setup == "bad_cookie" else Secrets()
     for host in fake.hosts:
         host.auth_code = -101 if setup == "auth_refused" else 0
+        host.auth_reply = b"\xff not json" if setup == "auth_garbled" else b""
     fake.danmu_info_code = -352 if setup.startswith("risk_control") else 0
     fallback = f"ws://127.0.0.1:{fake.hosts[1].port}/sub" if setup.endswith("fallback") else ""
     source = make(fake, events, secrets=secrets, room_id=999 if setup == "no_room" else SHORT_ID,
@@ -208,6 +220,18 @@ async def test_failures_show_a_clear_state(fake: FakeBilibili, events: list[Sour
     finally:
         await source.close()
     assert source.status().state == "off"
+
+
+async def test_messages_in_the_auth_reply_frame_are_read(fake: FakeBilibili,
+                                                         events: list[SourceEvent]) -> None:
+    fake.hosts[0].after_auth = frame([danmu("right after auth")], 2)
+    source = make(fake, events)
+    await source.start()
+    try:
+        await until(lambda: len(events) == 1, what="the danmu sent with the auth reply")
+    finally:
+        await source.close()
+    assert isinstance(events[0], ChatMessage) and events[0].text == "right after auth"
 
 
 async def test_bad_frames_are_counted_and_skipped(fake: FakeBilibili, events: list[SourceEvent]) -> None:

@@ -229,28 +229,33 @@ class BilibiliSource(Source):
             self._connects += 1
             await ws.send_bytes(auth_packet(room_id=room.room_id, key=room.token, uid=self.uid,
                                             buvid=self.secrets.get("bilibili_buvid3") or ""))
-            await self._await_auth(ws)
+            pending = await self._await_auth(ws)
             authed.append(time.monotonic())
             who = f"uid {self.uid}" if self.uid else "anonymous: names may be masked"
             who += "" if room.token else ", no token"
             self._set_state("connected", f"reading room {room.room_id} ({who}) on {self.host}")
             beat = asyncio.create_task(self._heartbeat(ws), name="bilibili-heartbeat")
             try:
-                await self._read(ws, room)
+                await self._read(ws, room, pending)
             finally:
                 beat.cancel()
 
-    async def _await_auth(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _await_auth(self, ws: aiohttp.ClientWebSocketResponse) -> list[Packet]:
+        """Wait for the auth reply (op 8); returns the packets that followed it in its frame."""
         deadline = time.monotonic() + self.options.connect_timeout_s
         while True:
-            for packet in self._packets(await self._receive(ws, deadline - time.monotonic())):
+            packets = self._packets(await self._receive(ws, deadline - time.monotonic()))
+            for i, packet in enumerate(packets):
                 if packet.operation == OP_AUTH_REPLY:
-                    reply = packet.json()
+                    try:
+                        reply = packet.json()
+                    except BilibiliProtocolError:
+                        reply = None
                     code = reply.get("code") if isinstance(reply, dict) else None
                     if code != 0:
                         raise _End(f"the server refused the auth packet (code {code})",
                                    state="auth_failed")
-                    return
+                    return packets[i + 1:]
 
     async def _heartbeat(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         try:
@@ -281,10 +286,11 @@ class BilibiliSource(Source):
             self._error(f"bad frame: {exc.message}")
             return []
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse, room: _Room) -> None:
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse, room: _Room,
+                    packets: list[Packet]) -> None:
         silence = 2 * self.options.heartbeat_s + self.options.connect_timeout_s
         while True:
-            for packet in self._packets(await self._receive(ws, silence)):
+            for packet in packets:
                 if packet.operation == OP_MESSAGE:
                     self._message(packet, room)
                 elif packet.operation == OP_HEARTBEAT_REPLY:
@@ -292,6 +298,7 @@ class BilibiliSource(Source):
                         self.popularity = packet.popularity()
                     except BilibiliProtocolError as exc:
                         self._error(exc.message)
+            packets = self._packets(await self._receive(ws, silence))
 
     def _message(self, packet: Packet, room: _Room) -> None:
         try:
