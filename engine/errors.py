@@ -45,6 +45,18 @@ class NothingToSpeak(BadRequest):
     code = "nothing_to_speak"
 
 
+class NoVoiceForLanguage(BadRequest):
+    """No enabled backend has a voice for the text's language: an input/config fault, never a
+    backend fault. The message says how to get a voice (``download-voice``, or Edge)."""
+
+    status = 422
+    code = "no_voice_for_language"
+
+    def __init__(self, message: str, *, language: str) -> None:
+        super().__init__(message)
+        self.language = language
+
+
 class UnknownVoice(BadRequest):
     """No installed backend has the requested voice."""
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from .audio import BYTES_PER_SECOND, duration_ms
-from .errors import EngineError, NoBackendLeft
+from .errors import EngineError, NoBackendLeft, NoVoiceForLanguage
 from .jobs import Job, RunPart, SynthesisRequest
-from .pipeline.language import NoVoiceForLanguage, Run
+from .pipeline.language import Run
 from .router import Candidate, Router
 
 _LOGGER = logging.getLogger(__name__)

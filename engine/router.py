@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import re
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -20,9 +20,10 @@ from .audio import BYTES_PER_SECOND
 from .backends import Backend
 from .breaker import CircuitBreaker
 from .config import EngineConfig
-from .errors import BackendError, EngineError, NoBackendLeft, UnknownBackend, UnknownVoice
+from .errors import (BackendError, EngineError, NoBackendLeft, NoVoiceForLanguage, UnknownBackend,
+                     UnknownVoice)
 from .jobs import Job, Skip, SynthesisRequest
-from .pipeline.language import NoVoiceForLanguage, base_language
+from .pipeline.language import base_language
 from .ratelimit import RateLimiter
 
 _LOGGER = logging.getLogger(__name__)

@@ -24,7 +24,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..errors import BadRequest
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -57,18 +56,6 @@ _ALIASES: Final = {"cmn": "zh", "zho": "zh", "jpn": "ja", "kor": "ko", "rus": "r
 
 _SHARED: dict[tuple[frozenset[str], str], LanguageDetector] = {}
 _SHARED_LOCK = threading.Lock()
-
-
-class NoVoiceForLanguage(BadRequest):
-    """No enabled backend has a voice for the message's language: an input/config fault, never a
-    backend fault. The message says how to get a voice."""
-
-    status = 422
-    code = "no_voice_for_language"
-
-    def __init__(self, message: str, *, language: str) -> None:
-        super().__init__(message)
-        self.language = language
 
 
 @dataclass(frozen=True)
