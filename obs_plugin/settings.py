@@ -77,7 +77,7 @@ DECLARED: tuple[Setting, ...] = (
             "Add the Media Source to every scene so speech is heard in all", "media"),
     Setting("slot{n}_text", "str", "", "Announcement {n} text",
             "Announcement {n}: text sent when its hotkey is pressed ({{time}}, {{scene}})",
-            "announcements", "multiline"),
+            "announcements"),
     Setting("slot{n}_voice", "str", "", "Announcement {n} voice",
             "Announcement {n}: voice (empty = the engine's default)", "announcements", "voice"),
     Setting("slot{n}_backend", "str", "", "Announcement {n} backend",
@@ -92,8 +92,23 @@ DECLARED: tuple[Setting, ...] = (
     Setting("scene_backend", "str", "", "Backend for scene messages",
             "Backend for scene messages (empty = the engine's routing)", "scenes", "backend"),
 )
-SETTINGS: tuple[Setting, ...] = tuple(s for d in DECLARED for s in d.expand())
-"""Every concrete key (slot settings once per slot)."""
+
+
+def _concrete(declared: tuple[Setting, ...]) -> tuple[Setting, ...]:
+    """Slot settings once per slot, slot by slot (text, voice, backend of slot 1, then slot 2, ...),
+    where the first slot setting was declared."""
+    slot_decls = [d for d in declared if "{n}" in d.key]
+    out: list[Setting] = []
+    for d in declared:
+        if "{n}" not in d.key:
+            out.append(d)
+        elif d is slot_decls[0]:
+            out += [decl.expand()[n] for n in range(SLOTS) for decl in slot_decls]
+    return tuple(out)
+
+
+SETTINGS: tuple[Setting, ...] = _concrete(DECLARED)
+"""Every concrete key, in the order the properties show them."""
 BY_KEY = {s.key: s for s in SETTINGS}
 
 
