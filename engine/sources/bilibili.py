@@ -159,6 +159,9 @@ class BilibiliSource(Source):
                     end = _End(f"disconnected ({type(exc).__name__})")
                 except (KeyError, TypeError, ValueError) as exc:  # an API answer of another shape
                     end = _End(f"unexpected answer from the API ({type(exc).__name__}: {exc})"[:200])
+                except Exception as exc:  # a bug here must not end the source for good
+                    _LOGGER.exception("bilibili: unexpected error; retrying")
+                    end = _End(f"unexpected error ({type(exc).__name__})")
                 stable = bool(authed) and time.monotonic() - authed[0] >= self.STABLE_S
                 attempt = 1 if stable else attempt + 1
                 delay = self.backoff_s(attempt)

@@ -147,6 +147,11 @@ class YouTubeSource(Source):
                     end = _End(f"no answer within {self.options.request_timeout_s:g} s")
                 except (aiohttp.ClientError, OSError) as exc:
                     end = _End(f"cannot reach the API ({type(exc).__name__})")
+                except Exception as exc:  # a bug here must not end the source for good
+                    # no traceback: its text could hold a request URL, and the key is in the URL
+                    _LOGGER.error("youtube: unexpected error %s: %s; retrying", type(exc).__name__,
+                                  self.secrets.redact(str(exc))[:300])
+                    end = _End(f"unexpected error ({type(exc).__name__})")
                 attempt = 1 if polled else attempt + 1
                 delay = self.backoff_s(attempt) if end.delay is None else end.delay
                 self._set_state(end.state, f"{end.reason}; retrying in {delay:.1f} s")
