@@ -115,7 +115,7 @@ async def test_streamer_bot_actions(setup: tuple[Any, Hub, SpeakerbotApi]) -> No
 
 
 async def test_udp_commands(setup: tuple[Any, Hub, SpeakerbotApi]) -> None:
-    running, hub, api = setup
+    _, hub, api = setup
 
     def send(command: dict[str, Any]) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
