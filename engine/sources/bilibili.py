@@ -1,8 +1,8 @@
 """Bilibili live danmu over the web client's WebSocket.
 
-Each connection resolves the room (a short id maps to the real one through ``room_init``), asks
-``getDanmuInfo`` (WBI-signed, see ``bilibili_wbi``) for a token and the host list (refused:
-``fallback_url`` without a token), connects to the next host in that list (rotating on every
+Each connection resolves the room through the HTTP API (``bilibili_api``: a short id maps to the
+real one, then the WBI-signed ``getDanmuInfo`` gives a token and the host list; if it refuses,
+``fallback_url`` is used without a token), connects to the next host in that list (rotating on every
 reconnect), sends the auth packet (op 7) and waits for its reply (op 8),
 then sends a heartbeat (op 2) every ``heartbeat_s`` and reads op 5 messages (see
 ``bilibili_codec`` and ``bilibili_events``). Gifts are merged into bursts before they are emitted.
@@ -25,6 +25,7 @@ import aiohttp
 
 from ..secrets import Secrets
 from .base import Emit, Source, require
+from .bilibili_api import End, Room, resolve_room
 from .bilibili_codec import (
     MAX_PACKET_BYTES,
     OP_AUTH_REPLY,
@@ -37,14 +38,10 @@ from .bilibili_codec import (
     heartbeat_packet,
 )
 from .bilibili_events import BadCommand, Gift, GiftMerger, parse
-from .bilibili_wbi import keys_from_nav, sign
 
 _LOGGER = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S = 2.0
-ROOM_INIT = "/room/v1/Room/room_init"
-DANMU_INFO = "/xlive/web-room/v1/index/getDanmuInfo"
-NAV = "/x/web-interface/nav"
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) streamer-tts"
 
 
@@ -69,22 +66,6 @@ class BilibiliOptions:
     """Longest wait between reconnect attempts (seconds); the wait doubles from 1 s, with jitter."""
     connect_timeout_s: float = field(default=10.0, metadata={"min": 0.1, "max": 300})
     """Time allowed for each API call and for the connection and its auth reply (seconds)."""
-
-
-class _End(Exception):
-    """Ends one connection: why, and the state to show until the retry."""
-
-    def __init__(self, reason: str, *, state: str = "reconnecting") -> None:
-        super().__init__(reason)
-        self.reason, self.state = reason, state
-
-
-@dataclass(frozen=True)
-class _Room:
-    room_id: int
-    owner_uid: int
-    token: str
-    hosts: tuple[str, ...]
 
 
 class BilibiliSource(Source):
@@ -150,18 +131,18 @@ class BilibiliSource(Source):
                 authed: list[float] = []
                 try:
                     await self._connection(http, authed)
-                    end = _End("the connection ended")
-                except _End as exc:
+                    end = End("the connection ended")
+                except End as exc:
                     end = exc
                 except TimeoutError:
-                    end = _End(f"no answer within {self.options.connect_timeout_s:g} s")
+                    end = End(f"no answer within {self.options.connect_timeout_s:g} s")
                 except (aiohttp.ClientError, OSError) as exc:
-                    end = _End(f"disconnected ({type(exc).__name__})")
+                    end = End(f"disconnected ({type(exc).__name__})")
                 except (KeyError, TypeError, ValueError) as exc:  # an API answer of another shape
-                    end = _End(f"unexpected answer from the API ({type(exc).__name__}: {exc})"[:200])
+                    end = End(f"unexpected answer from the API ({type(exc).__name__}: {exc})"[:200])
                 except Exception as exc:  # a bug here must not end the source for good
                     _LOGGER.exception("bilibili: unexpected error; retrying")
-                    end = _End(f"unexpected error ({type(exc).__name__})")
+                    end = End(f"unexpected error ({type(exc).__name__})")
                 stable = bool(authed) and time.monotonic() - authed[0] >= self.STABLE_S
                 attempt = 1 if stable else attempt + 1
                 delay = self.backoff_s(attempt)
@@ -172,57 +153,12 @@ class BilibiliSource(Source):
                 await asyncio.sleep(delay)
                 self._set_state("reconnecting", f"reconnecting to room {self.options.room_id}")
 
-    def _cookie(self) -> dict[str, str]:
-        parts = [f"{name}={value}" for name, value in
-                 (("SESSDATA", self.secrets.get("bilibili_sessdata")),
-                  ("buvid3", self.secrets.get("bilibili_buvid3"))) if value]
-        return {"Cookie": "; ".join(parts)} if parts else {}
-
-    async def _api(self, http: aiohttp.ClientSession, url: str, what: str) -> dict[str, Any]:
-        async with http.get(url, headers=self._cookie()) as response:
-            if response.status != 200:
-                raise _End(f"{what} answered HTTP {response.status}")
-            try:
-                doc = await response.json(content_type=None)
-            except ValueError:
-                raise _End(f"{what} answered something that is not JSON") from None
-        if not isinstance(doc, dict):
-            raise _End(f"{what} answered something that is not a JSON object")
-        return doc
-
-    async def _room(self, http: aiohttp.ClientSession) -> _Room:
-        opts = self.options
-        doc = await self._api(http, f"{opts.api_base}{ROOM_INIT}?id={opts.room_id}", "room_init")
-        data = doc.get("data")
-        if doc.get("code") != 0 or not isinstance(data, dict) or not data.get("room_id"):
-            raise _End(f"room {opts.room_id} not found: {str(doc.get('message') or doc.get('msg'))[:100]}",
-                       state="offline")
-        room_id, owner = int(data["room_id"]), int(data.get("uid") or 0)
-        nav = await self._api(http, f"{opts.account_api_base}{NAV}", "nav")  # also the WBI keys
-        account = nav.get("data")
-        if self.secrets.get("bilibili_sessdata"):
-            if not isinstance(account, dict) or not account.get("isLogin"):
-                raise _End("the bilibili_sessdata cookie was refused (logged out?)", state="auth_failed")
-            self.uid = int(account.get("mid") or 0)
-        keys = keys_from_nav(nav)
-        query = sign({"id": room_id, "type": 0}, keys) if keys else f"id={room_id}&type=0"
-        doc = await self._api(http, f"{opts.api_base}{DANMU_INFO}?{query}", "getDanmuInfo")
-        info = doc.get("data")
-        if doc.get("code") != 0 or not isinstance(info, dict):
-            why = f"getDanmuInfo refused: code {doc.get('code')} {str(doc.get('message'))[:100]}"
-            if not opts.fallback_url:
-                raise _End(why)
-            _LOGGER.warning("bilibili: %s; connecting to %s without a token", why, opts.fallback_url)
-            return _Room(room_id, owner, "", (opts.fallback_url,))
-        scheme, port_key = ("wss", "wss_port") if opts.tls else ("ws", "ws_port")
-        hosts = tuple(f"{scheme}://{h['host']}:{h[port_key]}/sub" for h in info.get("host_list") or []
-                      if isinstance(h, dict) and h.get("host") and h.get(port_key))
-        if not hosts:
-            raise _End("getDanmuInfo gave no hosts")
-        return _Room(room_id, owner, str(info.get("token") or ""), hosts)
-
     async def _connection(self, http: aiohttp.ClientSession, authed: list[float]) -> None:
-        room = await self._room(http)
+        opts = self.options
+        room = await resolve_room(http, self.secrets, room_id=opts.room_id, api_base=opts.api_base,
+                                  account_api_base=opts.account_api_base, tls=opts.tls,
+                                  fallback_url=opts.fallback_url)
+        self.uid = room.uid
         url = room.hosts[self._host_index % len(room.hosts)]
         self._host_index += 1
         self.host = url.split("://", 1)[1].split("/", 1)[0]
@@ -256,7 +192,7 @@ class BilibiliSource(Source):
                         reply = None
                     code = reply.get("code") if isinstance(reply, dict) else None
                     if code != 0:
-                        raise _End(f"the server refused the auth packet (code {code})",
+                        raise End(f"the server refused the auth packet (code {code})",
                                    state="auth_failed")
                     return packets[i + 1:]
 
@@ -272,13 +208,13 @@ class BilibiliSource(Source):
         try:
             msg = await asyncio.wait_for(ws.receive(), max(0.0, timeout))
         except TimeoutError:
-            raise _End(f"nothing received for {timeout:.0f} s") from None
+            raise End(f"nothing received for {timeout:.0f} s") from None
         if msg.type == aiohttp.WSMsgType.BINARY:
             return bytes(msg.data)
         if msg.type == aiohttp.WSMsgType.TEXT:
             self._error("a text frame (the protocol only sends binary frames)")
             return b""
-        raise _End("the server closed the connection")
+        raise End("the server closed the connection")
 
     def _packets(self, data: bytes) -> list[Packet]:
         if not data:
@@ -289,7 +225,7 @@ class BilibiliSource(Source):
             self._error(f"bad frame: {exc.message}")
             return []
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse, room: _Room,
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse, room: Room,
                     packets: list[Packet]) -> None:
         silence = 2 * self.options.heartbeat_s + self.options.connect_timeout_s
         while True:
@@ -303,7 +239,7 @@ class BilibiliSource(Source):
                         self._error(exc.message)
             packets = self._packets(await self._receive(ws, silence))
 
-    def _message(self, packet: Packet, room: _Room) -> None:
+    def _message(self, packet: Packet, room: Room) -> None:
         try:
             event = parse(packet.json(), room_id=room.room_id, owner_uid=room.owner_uid)
         except BilibiliProtocolError as exc:
