@@ -22,18 +22,19 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from ..errors import EngineError
+from ..errors import ConfigError, EngineError
 from ..hub import Hub
 from ..pipeline.events import Announcement
 from ..pipeline.pipeline import Drop
 from ..server import LOOPBACK_NAMES
+from .speakerbot_options import SpeakerbotOptions
 
 _LOGGER = logging.getLogger(__name__)
+__all__ = ["SpeakerbotApi", "SpeakerbotError", "SpeakerbotOptions"]
 HOST = "127.0.0.1"
 MAX_REQUEST_CHARS = 10_000
 """Longest WebSocket message or UDP datagram read (Speaker.bot's own clients send far less)."""
@@ -46,23 +47,6 @@ SUBSCRIBABLE = {"application": ["startedspeaking", "stoppedspeaking"],
 ACKNOWLEDGED = frozenset({"Events", "Mode", "Unsubscribe", "UnSubscribe", "GetVoiceGateProfiles",
                           "ActivateVoiceGateProfile"})
 """Requests Streamer.bot may send that have no meaning here: answered ``ok`` so its actions go on."""
-
-
-@dataclass(frozen=True)
-class SpeakerbotOptions:
-    """``speakerbot`` in config.yaml."""
-
-    enabled: bool = False
-    port: int = field(default=7580, metadata={"min": 0, "max": 65535})
-    """WebSocket port on 127.0.0.1 (Speaker.bot's default is 7580; 0: any free port)."""
-    path: str = "/"
-    """WebSocket endpoint path (Speaker.bot's default ``/``)."""
-    udp: bool = True
-    """Also take Speaker.bot's UDP commands."""
-    udp_port: int = field(default=6669, metadata={"min": 0, "max": 65535})
-    """UDP port on 127.0.0.1 (Speaker.bot's is 6669; 0: any free port)."""
-    voice_aliases: dict[str, str] = field(default_factory=dict)
-    """Speaker.bot voice alias -> our voice (``EventVoice: en_US-joe-medium``)."""
 
 
 class SpeakerbotError(Exception):
@@ -94,6 +78,8 @@ class SpeakerbotApi:
 
     # -- life cycle --------------------------------------------------------------------------------
     async def start(self, hub: Hub) -> None:
+        if not self.options.path.startswith("/"):
+            raise ConfigError("speakerbot.path: must start with / (Speaker.bot's default is /)")
         self._hub = hub
         app = web.Application(middlewares=[_loopback_only], client_max_size=64 * 1024)
         app.router.add_get(self.options.path or "/", self._websocket)
