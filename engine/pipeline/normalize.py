@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import emoji
@@ -104,7 +104,14 @@ def normalize_text(text: str, options: NormalizeOptions | None = None) -> str:
     text = _emoji(text, opts, words.emoji_lang)
     text = _WORD_RUN.sub(lambda m: " ".join([m.group(1)] * MAX_WORD_REPEATS), text)
     text = _SPACES.sub(" ", text).strip()
-    return trim_to_seconds(text, opts.max_seconds) if opts.max_seconds > 0 else text
+    if opts.max_seconds <= 0:
+        return text
+    for _ in range(4):  # a cut can leave a new shape ("0.CN0" -> "0.CN", a domain): settle it
+        cut = trim_to_seconds(text, opts.max_seconds)
+        if cut == text:
+            return text
+        text = normalize_text(cut, replace(opts, max_seconds=0.0))
+    return ""  # never settled (not seen in practice): nothing is safer than a half-cut line
 
 
 def speakable(text: str) -> bool:
@@ -186,17 +193,19 @@ def _entity(match: re.Match[str]) -> str:
 
 
 def _limit_marks(text: str) -> str:
-    """Drop combining marks beyond ``MAX_MARKS`` on one base (zalgo); text is decomposed."""
+    """Zalgo (text is decomposed): a base with more than ``MAX_MARKS`` combining marks keeps its
+    first ``MAX_MARKS`` in scripts whose vowels are marks, and none on Latin, Greek or Cyrillic
+    letters (so "f̷̴͔̠" is "f", not a rare accented letter)."""
     out: list[str] = []
-    marks = 0
-    for ch in text:
+    base, marks = "", []
+    for ch in text + "\n":
         if _category(ch)[0] == "M":
-            marks += 1
-            if marks > MAX_MARKS:
-                continue
-        else:
-            marks = 0
-        out.append(ch)
+            marks.append(ch)
+            continue
+        if len(marks) > MAX_MARKS:
+            marks = marks[:MAX_MARKS] if base and _category(base)[0] == "L" and _needs_marks(base) else []
+        out += [base, *marks]
+        base, marks = ch, []
     return "".join(out)
 
 
