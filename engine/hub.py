@@ -16,6 +16,7 @@ from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any
 
+from .captions import SpeechLog
 from .config import EngineConfig
 from .errors import BadRequest, EngineError, NothingToSpeak
 from .pipeline.events import Announcement, Event
@@ -51,6 +52,10 @@ class Hub:
                                      max_bytes=int(config.speech.journal_max_mb * 2**20))
         self.stage = Stage(self.queue, self._submit_part, journal=self.journal,
                            outstanding=config.speech.outstanding_parts)
+        self.log = SpeechLog(engine.job)
+        """Recent outcomes and the caption, for the dashboard and the overlay."""
+        self.stage.on_change = self.log.on_stage
+        self.queue.on_drop = self.log.dropped
         self.secrets = secrets or Secrets.load()
         self.sources: dict[str, Source] = {}
         self.drops: Counter[str] = Counter()
@@ -177,6 +182,8 @@ class Hub:
 
     def _count_drop(self, drop: Drop, *, quiet: bool = False) -> Drop:
         self.drops[_reason_class(drop.reason)] += 1
+        if drop.reason != "duplicate event id":
+            self.log.dropped(drop)
         log = _LOGGER.debug if quiet else _LOGGER.info
         log("Not speaking %s from %s: %s", drop.event_id[:8], drop.source or "?", drop.reason)
         return drop
