@@ -11,7 +11,7 @@ import dataclasses
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar, Union
+from typing import Any, ClassVar, TypeVar
 
 from ..errors import BadRequest
 
@@ -144,7 +144,7 @@ class Announcement(_EventBase):
             raise BadRequest(f"announcement.source must be one of {', '.join(ANNOUNCEMENT_SOURCES)}")
 
 
-Event = Union[ChatMessage, StreamEvent, Announcement]
+Event = ChatMessage | StreamEvent | Announcement
 EVENT_TYPES: dict[str, type[ChatMessage] | type[StreamEvent] | type[Announcement]] = {
     cls.wire_type: cls for cls in (ChatMessage, StreamEvent, Announcement)
 }
