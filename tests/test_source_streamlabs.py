@@ -4,12 +4,15 @@ loopback: StreamLabs-shaped alerts, duplicate ids, a refused token, pings, a ser
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from engine.pipeline.events import StreamEvent
@@ -20,6 +23,7 @@ from engine.sources.streamlabs import StreamLabsOptions, StreamLabsSource
 from engine.sources.streamlabs_events import parse_event
 
 from .streamlabs_fake import FakeStreamLabs, alert
+from .test_hub import next_event
 
 TOKEN = "sl-socket-token-0123456789abcdef"
 MakeSource = Callable[..., Awaitable[StreamLabsSource]]
@@ -191,3 +195,30 @@ def test_socketio_framing() -> None:
     for bad in ("", "x", '51-["bin"]', "2{nope"):
         with pytest.raises(SocketIOError):
             parse_socketio(bad)
+
+
+async def test_alerts_spoken_through_the_engine(server: FakeStreamLabs, start_engine: Any, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real engine runs the source (hub), the pipeline templates the alerts in their own
+    currency, applies each kind's minimum, and a resent alert is spoken once."""
+    monkeypatch.setenv("STREAMER_TTS_STREAMLABS_TOKEN", TOKEN)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # no secrets file of the user's
+    monkeypatch.delenv("STREAMER_TTS_SECRETS_FILE", raising=False)
+    running = await start_engine(sources={"streamlabs": {"enabled": True, "url": server.url}},
+                                 events={"bits": {"min_amount": 200}})
+    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
+        await asyncio.wait_for(server.connected.wait(), 10)
+        donation = alert("donation", "streamlabs", _id="d9", name="Ana", **{"from": "Ana B"},
+                         amount=12.5, currency="EUR", message="for the cat")
+        await server.emit(donation)
+        first = await next_event(sub)
+        assert first["text"] == "Ana B donated €12.50: for the cat"
+        await server.emit(donation)  # resent
+        await server.emit(alert("bits", "twitch_account", _id="b9", name="small", amount=100))
+        await server.emit(alert("raid", "twitch_account", _id="r9", name="raider", raiders=42))
+        second = await next_event(sub)
+        assert second["text"] == "raider is raiding with 42 viewers!"
+        async with http.get(f"{running.url}/v1/queue") as resp:
+            status = (await resp.json())["sources"]["streamlabs"]
+        assert status["state"] == "connected" and status["events"] == 3
+        assert TOKEN not in json.dumps(status)
