@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 
 from engine import framing
-from tests.hostile_lines import LINES, HostileLine
+from tests.hostile_lines import CHAT_CAP_S, CONFIG, LINES, HostileLine
 
 from . import machine, report
 
@@ -124,7 +124,7 @@ async def _main() -> int:
     from tests.conftest import make_config, running_engine
 
     with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
-        config = make_config(Path(tmp), performance={"queue": {"chat_deadline_ms": 0}})
+        config = make_config(Path(tmp), **CONFIG)
         async with running_engine(config) as served:
             started = time.monotonic()
             outcomes = await run_battery(served.url)
@@ -136,7 +136,7 @@ async def _main() -> int:
     audio = sum(o.seconds for o in outcomes)
     notes = [f"{len(outcomes)} lines in {wall:.1f} s, {audio:.0f} s of audio (4 requests at a time, "
              "cache on, Piper `en_US-joe-medium`, chat priority unless the class says otherwise, "
-             "`text.max_chat_seconds` 20).",
+             f"`text.max_chat_seconds` {CHAT_CAP_S:g}, no chat deadline).",
              f"Breakers after the battery: {', '.join(f'{k} {v}' for k, v in breakers.items())}; "
              f"a normal line afterwards: {'spoken' if after.spoken else after.code} "
              f"({after.seconds:.2f} s).",

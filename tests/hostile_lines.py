@@ -11,6 +11,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+CHAT_CAP_S = 8.0
+"""``text.max_chat_seconds`` for the battery (the default is 20): the same cut, less audio to make."""
+CONFIG = {"performance": {"queue": {"chat_deadline_ms": 0}}, "text": {"max_chat_seconds": CHAT_CAP_S}}
+"""Config overrides for the battery's engine: hundreds of lines are queued at once, so no chat
+deadline (it would drop some as expired)."""
 NON_LATIN_REFUSALS = ("no_voice_for_language",)
 """Why a line in another script may be refused (no voice installed for its language)."""
 TOO_BIG = ("body_too_large", "text_too_long")
@@ -111,7 +116,7 @@ def _lines() -> list[HostileLine]:
     out += [HostileLine("emoji flood", "😀" * 10_000, spoken(3)),
             HostileLine("emoji flood", " ".join(["🔥"] * 2000), spoken(3))]
     out += [HostileLine("mixed emoji", "".join(EMOJI) * k, spoken(6)) for k in (1, 10, 100)]
-    out += [HostileLine("emoji in text", f"nice {e} play {e}{e}", spoken(4)) for e in EMOJI]
+    out += [HostileLine("emoji in text", f"nice {e} play {e}{e}", spoken(4)) for e in EMOJI[::2]]
     out += [HostileLine("URLs", t, spoken(3)) for t in [
         "https://example.com", "check https://example.com/watch?v=dQw4w9WgXcQ&t=42s now",
         "www.twitch.tv/streamer", "go to evil.com/phish", "http://192.168.0.1:8080/admin",
@@ -139,7 +144,7 @@ def _lines() -> list[HostileLine]:
         "<sub alias='World Wide Web'>WWW</sub>", "<emphasis>strong</emphasis>",
         "<voice name='evil'>voice</voice>", "<mark name='m'/>marked", "<speak>" * 50 + "deep",
         "<break time=\"99999ms\"/><break/>x"]]
-    chat_cap = 20.0 * 1.4 + 2  # text.max_chat_seconds, estimated at 15 chars/s; Piper is a bit slower
+    chat_cap = CHAT_CAP_S * 1.4 + 1  # the estimate (15 chars/s) is rough; Piper is a bit slower
     out += [HostileLine("long chat", t, spoken(chat_cap, 5)) for t in [
         " ".join(f"word{i}" for i in range(400)), "This is a very long chat message. " * 25]]
     out += [HostileLine("long announcement", "Thank you all for the raid tonight. " * 3, spoken(12, 3),

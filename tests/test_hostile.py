@@ -9,10 +9,7 @@ from typing import Any
 
 from bench.hostile import NORMAL_LINE, breaker_states, run_battery
 from tests.conftest import post_unix
-from tests.hostile_lines import LINES, HostileLine, spoken
-
-QUEUE = {"performance": {"queue": {"chat_deadline_ms": 0}}}
-"""The battery queues hundreds of lines at once; a chat deadline would drop some as expired."""
+from tests.hostile_lines import CONFIG, LINES, HostileLine, spoken
 
 
 async def test_punctuation_is_refused_and_never_opens_the_breaker(start_engine: Any) -> None:
@@ -30,7 +27,7 @@ async def test_punctuation_is_refused_and_never_opens_the_breaker(start_engine: 
 async def test_every_hostile_line_is_spoken_within_bounds_or_refused_with_its_reason(
         start_engine: Any) -> None:
     assert len(LINES) >= 300
-    engine = await start_engine(**QUEUE)
+    engine = await start_engine(**CONFIG)
     outcomes = await run_battery(engine.url, concurrency=4, timeout_s=120)
     problems = [p for p in (o.problem() for o in outcomes) if p]
     assert not problems, f"{len(problems)} lines off their expectation:\n" + "\n".join(problems)
