@@ -77,7 +77,9 @@ class Hub:
 
     async def close(self) -> None:
         for source in self.sources.values():
-            await source.close()
+            await source.close()  # a source may flush what it held (merged gifts) as it closes
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -138,6 +140,7 @@ class Hub:
             if self.journal is not None and result.journaled:
                 self.journal.dropped(result.id, drop.reason)
             return drop
+        self.log.queued(result)
         self.stage.wake()
         return result
 

@@ -65,8 +65,8 @@ EVENT_TEMPLATES = {
     "superchat": "{user} sent a Super Chat of {amount}: {message}",
     "supersticker": "{user} sent a Super Sticker of {amount}!",
     "merch": "{user} bought merch!",
-    "gift_item": "{user} sent a gift worth {amount}: {message}",
-    "guard": "{user} joined the guard!",
+    "gift_item": "{user} 投喂了 {count} 个 {message}",
+    "guard": "{user} 开通了 {count} 个月 {message}",
 }
 """Each kind's template when the config gives none."""
 OFF_BY_DEFAULT = frozenset({"follow"})
