@@ -81,8 +81,16 @@ class FakeStreamLabs:
         assert self._sio is not None
         await self._sio.emit("event", payload)
 
+    async def send_raw(self, socketio_packet: str) -> None:
+        """Send a Socket.IO packet as written (``'2{broken'``) to every client, as Engine.IO
+        message ``4``."""
+        assert self._sio is not None
+        for sid in list(self._sids):
+            await self._sio.eio.send(sid, socketio_packet)
+
 
 def alert(sl_type: str, platform: str, **fields: Any) -> dict[str, Any]:
     """A StreamLabs ``event`` payload holding one alert."""
     return {"type": sl_type, "for": platform, "message": [fields],
             "event_id": "evt-" + str(fields.get("_id", ""))}
+

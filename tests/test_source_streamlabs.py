@@ -94,11 +94,13 @@ async def test_alerts_become_typed_stream_events(server: FakeStreamLabs, make_so
     await server.emit(alert("subscription", "youtube_account", _id="y1", name="member", months=1))
     await server.emit({"type": "streamlabels", "message": {"data": {}}})  # not an alert we speak
     await server.emit({"type": "donation", "for": "streamlabs", "message": [{"amount": "x"}]})
-    await until(lambda: len(events) == 8 and src.status().errors == 1, what="8 events, 1 error")
+    await server.send_raw('2["event",{broken')  # a malformed packet is counted, the session goes on
+    await server.emit(alert("follow", "twitch_account", _id="f2", name="after the broken one"))
+    await until(lambda: len(events) == 9 and src.status().errors == 2, what="9 events, 2 errors")
 
     assert all(isinstance(e, StreamEvent) and e.source == "streamlabs" for e in events)
     by_id = {e.id: e for e in events if isinstance(e, StreamEvent)}
-    assert list(by_id) == ["streamlabs:" + i for i in ("d1", "r1", "b1", "ra1", "f1", "m1", "s1", "y1")]
+    assert list(by_id) == ["streamlabs:" + i for i in ("d1", "r1", "b1", "ra1", "f1", "m1", "s1", "y1", "f2")]
     donation = by_id["streamlabs:d1"]
     assert (donation.kind, donation.user, donation.amount, donation.currency, donation.message) == \
         ("donation", "Ana B", 12.5, "EUR", "for the cat")
@@ -115,7 +117,7 @@ async def test_alerts_become_typed_stream_events(server: FakeStreamLabs, make_so
     assert by_id["streamlabs:y1"].kind == "member"
     assert src.duplicates == 1
     status = src.status()
-    assert (status.state, status.events, status.connects) == ("connected", 8, 1)
+    assert (status.state, status.events, status.connects) == ("connected", 9, 1)
     assert TOKEN not in status.detail
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from engine.errors import ConfigError
 from engine.http.events import HUB_KEY
 from engine.http.speakerbot import SpeakerbotApi, SpeakerbotOptions, _host_name
 from engine.hub import Hub
@@ -155,3 +156,16 @@ async def test_only_local_programs(setup: tuple[Any, Hub, SpeakerbotApi]) -> Non
             assert json.loads(await ws.receive_str())["status"] == "ok"
     assert [_host_name(h) for h in ("[::1]:7580", "[::1]", "localhost", "127.0.0.1:1")] == \
         ["[::1]", "[::1]", "localhost", "127.0.0.1"]
+
+
+async def test_a_taken_port_is_a_clear_config_error(setup: tuple[Any, Hub, SpeakerbotApi]) -> None:
+    _, hub, _ = setup
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        api = SpeakerbotApi(SpeakerbotOptions(enabled=True, port=taken.getsockname()[1], udp=False))
+        with pytest.raises(ConfigError) as exc:
+            await api.start(hub)
+    assert "speakerbot.port" in exc.value.message
+    with pytest.raises(ConfigError):
+        await SpeakerbotApi(SpeakerbotOptions(path="no-slash")).start(hub)

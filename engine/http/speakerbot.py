@@ -78,6 +78,7 @@ class SpeakerbotApi:
 
     # -- life cycle --------------------------------------------------------------------------------
     async def start(self, hub: Hub) -> None:
+        """Listen on 127.0.0.1; ``ConfigError`` when a port is taken (it closes what it opened)."""
         if not self.options.path.startswith("/"):
             raise ConfigError("speakerbot.path: must start with / (Speaker.bot's default is /)")
         self._hub = hub
@@ -85,14 +86,23 @@ class SpeakerbotApi:
         app.router.add_get(self.options.path or "/", self._websocket)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, HOST, self.options.port)
-        await site.start()
         self._runner = runner
+        try:
+            await web.TCPSite(runner, HOST, self.options.port).start()
+        except OSError as exc:
+            await self.close()
+            raise ConfigError(f"speakerbot.port: cannot listen on {HOST}:{self.options.port} "
+                              f"({exc.strerror}); is Speaker.bot itself running?") from None
         self.ws_port = runner.addresses[0][1]
         if self.options.udp:
             loop = asyncio.get_running_loop()
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Udp(self), local_addr=(HOST, self.options.udp_port))
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Udp(self), local_addr=(HOST, self.options.udp_port))
+            except OSError as exc:
+                await self.close()
+                raise ConfigError(f"speakerbot.udp_port: cannot listen on {HOST}:{self.options.udp_port} "
+                                  f"({exc.strerror}); is Speaker.bot itself running?") from None
             self._udp = transport
             self.udp_port = transport.get_extra_info("sockname")[1]
         _LOGGER.info("Speaker.bot API on ws://%s:%d%s%s", HOST, self.ws_port, self.options.path,

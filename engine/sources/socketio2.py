@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,8 +165,10 @@ class Connection:
             if kind == "1":
                 raise ServerDisconnect("the server disconnected us while connecting")
 
-    async def events(self) -> AsyncIterator[SocketIOEvent]:
-        """Events until the session ends (raises ``SocketIOError`` then). Pings as it reads."""
+    async def events(self, *, on_malformed: Callable[[str], None] | None = None
+                     ) -> AsyncIterator[SocketIOEvent]:
+        """Events until the session ends (raises ``SocketIOError`` then). Pings as it reads. A
+        malformed packet is handed to ``on_malformed`` (a reason) and skipped."""
         interval, pong_timeout = self.handshake.ping_interval_s, self.handshake.ping_timeout_s
         next_ping = time.monotonic() + interval
         pong_due: float | None = None
@@ -190,7 +192,14 @@ class Connection:
             elif text.startswith("1"):
                 raise ServerDisconnect("the server closed the session")
             elif text.startswith("4"):
-                event = self._message(text[1:])
+                try:
+                    event = self._message(text[1:])
+                except (Refused, ServerDisconnect):
+                    raise
+                except SocketIOError as exc:
+                    if on_malformed is not None:
+                        on_malformed(exc.reason)
+                    continue
                 if event is not None:
                     yield event
 

@@ -152,7 +152,7 @@ class StreamLabsSource(Source):
             self._set_state("connected", f"listening to alerts on {self.address}")
             seen_event = False
             try:
-                async for message in conn.events():
+                async for message in conn.events(on_malformed=self._error):
                     seen_event = True
                     if message.name == "event" and message.args:
                         self._handle(message.args[0])
