@@ -199,7 +199,7 @@ class Controller:
         self.subscription, self.subscribe_refusal = "open", 0
 
     def _on_subscribe_failed(self, message: SubscribeFailed) -> None:
-        if not message.status:
+        if message.status < 400:  # no answer, or a stream that broke: not a refusal
             self.subscription = f"waiting for the engine ({message.reason})"
             return
         self.subscription = f"REFUSED: {message.reason}"

@@ -105,7 +105,7 @@ class EngineLink:
         while not self._stop.is_set():
             try:
                 health = self.client.health()
-            except EngineClientError as exc:
+            except (EngineClientError, ValueError) as exc:
                 failures += 1
                 self._went_down(str(exc), failures)
                 delay = backoff(failures)
@@ -160,6 +160,9 @@ class EngineLink:
                 reason, status = str(exc), exc.status
             except EngineClientError as exc:
                 reason, status = str(exc), 0
+            except Exception as exc:  # a bug: logged, and the subscription is opened again
+                _LOGGER.exception("The event stream failed")
+                reason, status = f"internal error: {exc!r}", 0
             finally:
                 self._stream = None
             if self._stop.is_set():

@@ -102,10 +102,12 @@ class Fetcher:
                 with self._lock:
                     self._open.difference_update(conns)
             fix_wav_sizes(path)
-        except (EngineClientError, OSError) as exc:
+        except Exception as exc:  # EngineClientError, OSError, or a bug: the part fails, visibly
+            if not isinstance(exc, (EngineClientError, OSError)):
+                _LOGGER.exception("Downloading %s failed", part.wav_url)
             _remove(path)
             if not self._stopped:
-                self.inbox.put(FetchFailed(part.key, part.job, str(exc)))
+                self.inbox.put(FetchFailed(part.key, part.job, str(exc) or type(exc).__name__))
             return
         if self._stopped:
             _remove(path)

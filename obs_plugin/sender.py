@@ -106,7 +106,11 @@ class Sender:
             item = self._next()
             if item is None:
                 return
-            retry = self._send(item)
+            try:
+                retry = self._send(item)
+            except Exception:  # a bug must not stop the sender: this item is dropped, once, logged
+                _LOGGER.exception("Could not send %s", type(item).__name__)
+                retry = False
             if not retry:
                 self._forget(item)
                 failures = 0
