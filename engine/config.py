@@ -65,8 +65,38 @@ class GpuConfig:
     """Above this share of GPU memory in use (%) GPU backends are skipped."""
     fallback_to_cpu: bool = True
     """With no usable GPU, run GPU backends on the CPU (True) or disable them (False)."""
-    power_price_per_kwh: float = field(default=0.12, metadata={"min": 0})
-    """Electricity price used for the power-cost estimate in /health."""
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    """Alert thresholds (``engine/alerts.py``): raised above the limit, cleared once the value is
+    back the margin under it; shown in ``/v1/status``, ``/health`` and ``/metrics``."""
+
+    gpu_temperature_c: float = field(default=80.0, metadata={"min": 30, "max": 120})
+    gpu_temperature_margin_c: float = field(default=5.0, metadata={"min": 0, "max": 50})
+    gpu_memory_percent: float = field(default=90.0, metadata={"min": 1, "max": 100})
+    gpu_memory_margin_percent: float = field(default=5.0, metadata={"min": 0, "max": 50})
+    queue_length: int = field(default=20, metadata={"min": 1, "max": 100_000})
+    """Utterances waiting in the speech queue plus requests waiting for synthesis."""
+    queue_length_margin: int = field(default=5, metadata={"min": 0, "max": 100_000})
+    latency_p95_ms: float = field(default=1500.0, metadata={"min": 1, "max": 600_000})
+    """95th percentile of time to first audio over the last minute."""
+    latency_p95_margin_ms: float = field(default=300.0, metadata={"min": 0, "max": 600_000})
+
+
+@dataclass(frozen=True)
+class CostConfig:
+    """Electricity cost (``engine/cost.py``): measured energy (NVML, RAPL) where readable,
+    else the idle/load wattages (the user guide's RTX 4090 table)."""
+
+    price_per_kwh: float = field(default=0.12, metadata={"min": 0, "max": 100})
+    currency: str = "$"
+    idle_watts: float = field(default=30.0, metadata={"min": 0, "max": 5000})
+    """Draw when idle, used only when no energy reading is available."""
+    load_watts: float = field(default=400.0, metadata={"min": 0, "max": 5000})
+    """Draw while synthesizing, used only when no energy reading is available."""
+    rapl_dir: str = "/sys/class/powercap"
+    """Where the CPU package energy counters are (``intel-rapl:N/energy_uj``)."""
 
 
 @dataclass(frozen=True)
@@ -176,6 +206,8 @@ class EngineConfig:
     """Stream events (subs, raids, bits, donations, ...): on/off, templates, minimum amounts."""
     speech: SpeechOptions = field(default_factory=SpeechOptions)
     """The speech queue: deadlines, size, dedupe, parts, journal."""
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
     data_dir: str = "~/.local/share/streamer-tts"
     """Downloaded voices and other engine data."""
     log_level: str = field(default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR")})

@@ -1,4 +1,4 @@
-"""The GPU budget: NVML readings, temperature and memory guards, energy and cost.
+"""The GPU budget: NVML readings, temperature and memory guards, energy.
 
 ``GpuMonitor`` reads the NVIDIA GPU named by ``performance.gpu.device`` through NVML (the
 ``pynvml`` module of nvidia-ml-py): temperature, memory in use, power draw and utilization.
@@ -112,6 +112,9 @@ class GpuMonitor:
         self._read_error = ""
         self._energy_j = 0.0
         self._counter_start_mj: int | None = None
+        self.energy_method = ""
+        """``"nvml-counter"`` (the board's total energy), ``"nvml-power"`` (power integrated) or
+        ``""`` (nothing read yet)."""
         self.temperature = Guard("temperature", config.max_temperature_c,
                                  config.max_temperature_c - TEMPERATURE_HYSTERESIS_C, " °C")
         self.memory = Guard("memory use", config.max_memory_percent,
@@ -230,19 +233,22 @@ class GpuMonitor:
             if self._counter_start_mj is None:
                 self._counter_start_mj = counter_mj
             self._energy_j = (counter_mj - self._counter_start_mj) / 1000.0
+            self.energy_method = "nvml-counter"
             return
         last = self._reading
+        if reading.power_w is not None:
+            self.energy_method = "nvml-power"
         if last is not None and reading.power_w is not None and last.power_w is not None:
             self._energy_j += (reading.at - last.at) * (reading.power_w + last.power_w) / 2.0
 
     @property
-    def energy_wh(self) -> float:
-        return self._energy_j / 3600.0
+    def energy_j(self) -> float:
+        """GPU energy since the monitor started, in joules (priced by ``engine.cost``)."""
+        return self._energy_j
 
     @property
-    def cost(self) -> float:
-        """Estimated electricity cost of the GPU since the engine started (``power_price_per_kwh``)."""
-        return self.energy_wh / 1000.0 * self.config.power_price_per_kwh
+    def energy_wh(self) -> float:
+        return self._energy_j / 3600.0
 
     def status(self) -> dict[str, Any]:
         """The GPU section of ``GET /health``."""
@@ -255,11 +261,12 @@ class GpuMonitor:
         r = self._reading
         out.update({"name": self.name, "blocked": blocked, "read_error": self._read_error or None,
                     "guards": {"temperature": self.temperature.status(), "memory": self.memory.status()},
-                    "energy_wh": round(self.energy_wh, 4), "cost": round(self.cost, 6),
-                    "power_price_per_kwh": self.config.power_price_per_kwh})
+                    "energy_wh": round(self.energy_wh, 4), "energy_method": self.energy_method})
         if r is not None:
             out.update({"temperature_c": r.temperature_c, "power_w": r.power_w,
                         "utilization_percent": r.utilization_percent,
+                        "memory_used_bytes": r.memory_used_bytes,
+                        "memory_total_bytes": r.memory_total_bytes,
                         "memory_used_mb": round(r.memory_used_bytes / 2**20),
                         "memory_total_mb": round(r.memory_total_bytes / 2**20),
                         "memory_percent": round(r.memory_percent, 1),

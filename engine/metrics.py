@@ -1,82 +1,183 @@
-"""Prometheus metrics (``GET /metrics``) for dashboards and alerts.
+"""Prometheus metrics (``GET /metrics``) and the request accounting behind ``GET /v1/status``.
 
-Counters and gauges are read from the engine's own status at scrape time (one source of truth
-with ``/health``); latencies are histograms observed as jobs finish. Each engine has its own
-registry, so several engines in one process (tests, scale-out) never mix their numbers.
+One source of truth: ``Metrics.snapshot()`` is the JSON of ``/v1/status`` (the engine's status, the
+hub's, request counts, alerts, cost, the process), and ``/metrics`` renders that same snapshot
+(``engine.metrics_families``) plus the latency histograms observed as jobs finish. Each engine has
+its own registry, so several engines in one process (tests, scale-out) never mix their numbers.
+
+Label values are bounded: backends come from config, sources from the known source names
+(anything else is ``other``), outcomes from the error codes; no user name or text is a label.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
+
+from .history import LatencyWindow
+from .metrics_families import families
 
 if TYPE_CHECKING:
     from .jobs import Job
     from .service import Engine
 
-_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
+_BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0)
+TRACKED_JOBS = 4096
+"""Jobs awaiting their outcome at most (older ones are counted as they are pushed out)."""
+KNOWN_SOURCES = frozenset({"api", "hotkey", "scene", "test", "obs", "speakerbot"})
+"""Sources that are not event sources of ``engine.sources`` but may name an utterance's origin."""
+_SKIP_CLASSES = (("rate limited", "rate_limited"), ("circuit", "breaker_open"), ("breaker", "breaker_open"),
+                 ("GPU", "gpu_busy"), ("no voice", "no_voice"), ("failed", "failed"),
+                 ("not installed", "unavailable"), ("disabled", "disabled"))
 
 
 class Metrics:
     def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self.registry = CollectorRegistry()
-        self.registry.register(_StatusCollector(engine))
+        self.registry.register(_SnapshotCollector(self))
         self.first_audio = Histogram(
             "tts_time_to_first_audio_seconds", "Request arrival to first audio", ["backend", "cached"],
             buckets=_BUCKETS, registry=self.registry)
-        self.total = Histogram(
-            "tts_request_seconds", "Request arrival to last audio", ["backend", "cached"],
+        self.synthesis = Histogram(
+            "tts_synthesis_seconds", "Synthesis start to last audio (cache misses)", ["backend"],
             buckets=_BUCKETS, registry=self.registry)
+        self.queue_wait = Histogram(
+            "tts_queue_wait_seconds", "Time a request waited in the synthesis queue", ["priority"],
+            buckets=_BUCKETS, registry=self.registry)
+        self.latencies = LatencyWindow()
+        """Recent times to first audio, for p50/p95 over an interval (history, alerts)."""
+        self.requests: Counter[tuple[str, str, str]] = Counter()
+        """(source, backend, outcome) -> finished requests."""
+        self.fallbacks: Counter[tuple[str, str]] = Counter()
+        """(backend, reason class) -> times a backend was skipped or failed over."""
+        self.status_source: Callable[[], dict[str, Any]] | None = None
+        """The monitor's full status (``engine.http.monitor``); without it, the engine's own."""
+        self._tracked: OrderedDict[str, Job] = OrderedDict()
+        self._sources: OrderedDict[str, str] = OrderedDict()
+        self._known = KNOWN_SOURCES | _event_sources()
+
+    # -- fed by the engine and the monitor ----------------------------------------------------------
+    def track(self, job: Job) -> None:
+        """A new job (``Engine``): counted by outcome once it is done."""
+        self._tracked[job.id] = job
+        while len(self._tracked) > TRACKED_JOBS:
+            _, old = self._tracked.popitem(last=False)
+            self._count(old)
+
+    def note_source(self, job_id: str, source: str) -> None:
+        """The hub published a job for an utterance from ``source`` (the speech stage's play event)."""
+        self._sources[job_id] = source if source in self._known else "other"
+        while len(self._sources) > TRACKED_JOBS:
+            self._sources.popitem(last=False)
 
     def observe(self, job: Job) -> None:
+        """A job that finished with audio (``Engine``): its latencies."""
         if job.backend is None or job.first_audio is None or job.finished is None:
             return
-        labels = (job.backend, str(job.cached).lower())
-        self.first_audio.labels(*labels).observe(job.first_audio - job.created)
-        self.total.labels(*labels).observe(job.finished - job.created)
+        first = job.first_audio - job.created
+        self.first_audio.labels(job.backend, str(job.cached).lower()).observe(first)
+        self.latencies.add(job.first_audio, first)
+        if not job.cached and job.started is not None:
+            self.synthesis.labels(job.backend).observe(job.finished - job.started)
+
+    def sweep(self) -> None:
+        """Count the tracked jobs that are done."""
+        for job_id, job in list(self._tracked.items()):
+            if job.done:
+                del self._tracked[job_id]
+                self._count(job)
+
+    def _count(self, job: Job) -> None:
+        if job.state == "done":
+            outcome = "cached" if job.cached else "served"
+        elif job.state == "expired":
+            outcome = "expired"
+        else:
+            outcome = job.error.code if job.error is not None else "failed"
+        source = self._sources.pop(job.id, "api")
+        self.requests[(source, job.backend or "none", outcome)] += 1
+        for skip in job.skipped:
+            self.fallbacks[(skip.backend, skip_class(skip.reason))] += 1
+        if job.started is not None and not job.cached:
+            self.queue_wait.labels(job.request.priority).observe(max(0.0, job.started - job.created))
+
+    # -- read ----------------------------------------------------------------------------------------
+    def accounting(self) -> dict[str, Any]:
+        """Request outcomes, fallbacks and the process: the parts of the status the engine lacks."""
+        self.sweep()
+        now = time.monotonic()
+        p50 = self.latencies.percentile(0.5, since=now - 60)
+        p95 = self.latencies.percentile(0.95, since=now - 60)
+        return {
+            "requests": [{"source": s, "backend": b, "outcome": o, "count": n}
+                         for (s, b, o), n in sorted(self.requests.items())],
+            "fallbacks": [{"backend": b, "reason": r, "count": n}
+                          for (b, r), n in sorted(self.fallbacks.items())],
+            "rate_limited": {b: n for (b, r), n in sorted(self.fallbacks.items()) if r == "rate_limited"},
+            "latency": {"first_audio_p50_ms": _ms(p50), "first_audio_p95_ms": _ms(p95), "window_s": 60},
+            "process": process_status(),
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        """What ``/v1/status`` shows and ``/metrics`` renders."""
+        if self.status_source is not None:
+            return self.status_source()
+        return {**self.engine.status(), **self.accounting()}
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
 
-class _StatusCollector:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+class _SnapshotCollector:
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
-        status: dict[str, Any] = self.engine.status()
-        queue, cache, gpu = status["queue"], status["cache"], status["gpu"]
-        yield _gauge("tts_queue_running", "Syntheses running now", queue["running"])
-        yield _gauge("tts_queue_waiting", "Requests waiting in the queue", queue["queued"])
-        for key in ("expired", "refused_busy", "deduplicated", "completed"):
-            yield _counter(f"tts_queue_{key}", f"Requests {key.replace('_', ' ')}", queue[key])
-        if cache.get("enabled"):
-            yield _counter("tts_cache_hits", "Cache hits", cache["hits"])
-            yield _counter("tts_cache_misses", "Cache misses", cache["misses"])
-            yield _gauge("tts_cache_bytes", "Cache size on disk", cache["size_bytes"])
-            yield _gauge("tts_cache_entries", "Clips in the cache", cache["entries"])
-        served = CounterMetricFamily("tts_backend_requests", "Backend outcomes",
-                                     labels=["backend", "outcome"])
-        up = GaugeMetricFamily("tts_backend_available", "1 if the backend can take work", labels=["backend"])
-        for name, b in status["backends"].items():
-            up.add_metric([name], 1.0 if b.get("available") else 0.0)
-            for outcome in ("served", "failed", "skipped"):
-                served.add_metric([name, outcome], b.get(outcome, 0))
-        yield served
-        yield up
-        for key, help_text in (("temperature_c", "GPU temperature"), ("power_w", "GPU power draw"),
-                               ("memory_used_percent", "GPU memory in use"),
-                               ("energy_wh", "GPU energy used since start"), ("cost", "Power cost so far")):
-            if isinstance(gpu.get(key), (int, float)):
-                yield _gauge(f"tts_gpu_{key}", help_text, gpu[key])
+        yield from families(self.metrics.snapshot())
 
 
-def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, doc, value=value)
+def skip_class(reason: str) -> str:
+    """A router skip reason as a label: ``rate_limited``, ``breaker_open``, ``gpu_busy`` ..."""
+    for needle, label in _SKIP_CLASSES:
+        if needle in reason:
+            return label
+    return "other"
 
 
-def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
-    return CounterMetricFamily(name, doc, value=value)
+def process_status() -> dict[str, Any]:
+    """This process's CPU seconds (user + system) and resident memory."""
+    times = os.times()
+    return {"cpu_seconds": round(times.user + times.system, 3), "rss_bytes": _rss_bytes(),
+            "pid": os.getpid()}
+
+
+def _rss_bytes() -> int | None:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        try:
+            import resource
+        except ImportError:
+            return None
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # peak, in KiB on Linux
+
+
+def _event_sources() -> frozenset[str]:
+    try:
+        from .sources import REGISTRY
+    except ImportError:  # pragma: no cover
+        return frozenset()
+    return frozenset(REGISTRY)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+

@@ -165,10 +165,12 @@ async def voices(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     from .http.keys import HUB_KEY
+    from .http.monitor import active_alerts
 
     body = {**request.app[ENGINE_KEY].status(), "listen": request.app[BOUND_KEY]}
     if HUB_KEY in request.app:
         body["speech"] = request.app[HUB_KEY].status()  # queue, OBS listeners, sources
+    body["alerts"] = active_alerts(request.app)  # raised alerts: the OBS plugin's status line
     return web.json_response(body)
 
 

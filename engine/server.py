@@ -156,7 +156,7 @@ class _ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 def create_app(config: EngineConfig, *, engine: Engine | None = None) -> web.Application:
     """The application; it starts and stops its own ``Engine`` unless one is given."""
     from . import routes, ws
-    from .http import events
+    from .http import events, monitor
 
     limits = config.server
     handler_args = {  # per connection: idle/unfinished-head timeout, header caps, quiet client faults
@@ -173,6 +173,7 @@ def create_app(config: EngineConfig, *, engine: Engine | None = None) -> web.App
     routes.setup(app)
     ws.setup(app)
     events.setup(app)
+    monitor.setup(app)  # /v1/status, /v1/history; starts after the hub
     return app
 
 

@@ -221,6 +221,7 @@ class Engine:
         ``JOBS_KEPT`` of them and ``JOBS_KEPT_BYTES`` of finished audio (about 11 minutes),
         oldest finished jobs first; the cache still holds their clips."""
         self._jobs[job.id] = job
+        self.metrics.track(job)  # counted by source, backend and outcome once done
         kept = sum(j.size_bytes for j in self._jobs.values() if j.done)
         for old_id, old in list(self._jobs.items()):
             if len(self._jobs) <= JOBS_KEPT and kept <= JOBS_KEPT_BYTES:

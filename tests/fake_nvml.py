@@ -35,6 +35,8 @@ class FakeNvml:
     library_present: bool = True
     device_count: int = 1
     fail_reads: bool = False
+    energy_mj: int | None = None
+    """The board's total energy counter (mJ); ``None``: not supported, as on pre-Volta boards."""
     calls: dict[str, int] = field(default_factory=dict)
 
     NVMLError = NVMLError
@@ -83,6 +85,8 @@ class FakeNvml:
 
     def nvmlDeviceGetTotalEnergyConsumption(self, handle: object) -> int:
         self._count("nvmlDeviceGetTotalEnergyConsumption")
+        if self.energy_mj is not None:
+            return self.energy_mj
         raise NVMLError_NotSupported("Not Supported")  # as on pre-Volta boards: power is integrated
 
 
