@@ -33,10 +33,16 @@ SYSTEM_PACKAGES = {
     "xdotool": ["xdotool"],
     "openssl": ["openssl"],
     "ngircd": ["ngircd"],
+    "chromium": ["chromium", "fonts-noto-cjk"],  # dashboard/overlay tests; CJK captions
+    "chromedriver": ["chromium-driver"],
 }
 SYSTEM_EXTRA = ["libgl1-mesa-dri"]
 """Software OpenGL for OBS under Xvfb."""
 STEPS = 5
+UPLOT = "uplot@1.6.31"
+"""The dashboard's charting library, from npm into the engine's static folder (never a CDN)."""
+UPLOT_FILES = ("dist/uPlot.iife.min.js", "dist/uPlot.min.css", "LICENSE")
+VENDOR_DIR = ROOT / "engine" / "http" / "static" / "vendor" / "uplot"
 
 
 def step(n: int, text: str) -> None:
@@ -109,6 +115,31 @@ def install_system_deps() -> None:
     run([*prefix, "apt-get", "install", "-y", "-q", *missing], env=env)
 
 
+def install_web_assets() -> None:
+    """uPlot for the dashboard's charts: ``npm pack`` into engine/http/static/vendor/uplot."""
+    import tarfile
+    import tempfile
+
+    if all((VENDOR_DIR / Path(f).name).exists() for f in UPLOT_FILES):
+        print("  web assets: present", flush=True)
+        return
+    if shutil.which("npm") is None:
+        print("  web assets: npm not found; the dashboard will show no charts until you install "
+              "npm and run install.py again", flush=True)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        run(["npm", "pack", UPLOT, "--silent"], cwd=tmp, stdout=subprocess.DEVNULL)
+        tgz = next(Path(tmp).glob("*.tgz"))
+        VENDOR_DIR.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(tgz) as tar:
+            for name in UPLOT_FILES:
+                member = tar.extractfile(f"package/{name}")
+                if member is None:
+                    sys.exit(f"install.py: {UPLOT} has no {name}")
+                (VENDOR_DIR / Path(name).name).write_bytes(member.read())
+    print(f"  web assets: {UPLOT} in {VENDOR_DIR.relative_to(ROOT)}", flush=True)
+
+
 def install_python(venv_dir: Path, extras: list[str], force: bool) -> bool:
     """Create the venv and install the project; returns False when it was already up to date."""
     python = venv_python(venv_dir)
@@ -167,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         install_system_deps()
     step(2, f"Python packages into {venv_dir} (extras: {', '.join(extras) or 'none'})")
     install_python(venv_dir, extras, args.force)
+    install_web_assets()
     step(3, "Checking the installation")
     check(venv_dir)
     step(4, "Voices" + (f": {', '.join(args.voices)}" if args.voices

@@ -27,6 +27,23 @@ class _Job(Protocol):
     def metadata(self) -> dict[str, Any]: ...
 
 
+class _Utterance(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def user(self) -> str: ...
+    @property
+    def login(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def priority(self) -> str: ...
+    @property
+    def parts(self) -> list[str]: ...
+
+
 class _Drop(Protocol):
     @property
     def event_id(self) -> str: ...
@@ -48,8 +65,10 @@ class Outcome:
     source: str
     user: str = ""
     text: str = ""
+    login: str = ""
+    priority: str = ""
     state: str = "queued"
-    """``queued`` (published to OBS), ``playing``, ``played``, ``failed``, ``cancelled`` or
+    """``queued``, ``playing``, ``played``, ``failed``, ``cancelled`` or
     ``dropped`` (never queued)."""
     reason: str = ""
     backend: str | None = None
@@ -105,6 +124,11 @@ class SpeechLog:
                 self._update(out, state="cancelled", reason=str(event.get("reason", "")))
             self._forget_jobs(uid)
 
+    def queued(self, u: _Utterance) -> None:
+        """An utterance entered the speech queue (``Hub.accept``)."""
+        self._add(Outcome(u.id, u.source, u.user, u.text[:500], login=u.login,
+                          priority=u.priority, parts=len(u.parts)))
+
     def dropped(self, drop: _Drop) -> None:
         """A drop of the pipeline or the queue (``Drop``)."""
         out = self._recent.get(drop.event_id)
@@ -112,8 +136,8 @@ class SpeechLog:
             if out.state == "queued":
                 self._update(out, state="dropped", reason=drop.reason)
             return
-        self._add(Outcome(drop.event_id, drop.source, drop.user, drop.text[:300], "dropped",
-                          drop.reason))
+        self._add(Outcome(drop.event_id, drop.source, drop.user, drop.text[:300],
+                          login=drop.user.lower(), state="dropped", reason=drop.reason))
 
     # -- outputs -----------------------------------------------------------------------------------
     def recent(self, limit: int = 50) -> list[Outcome]:
@@ -144,11 +168,10 @@ class SpeechLog:
             self._jobs[(uid, part)] = str(event["job"])
         out = self._recent.get(uid)
         text = str(event.get("text", ""))
-        if out is None:
-            self._add(Outcome(uid, str(event.get("source", "")), str(event.get("user", "")), text,
+        if out is None:  # replayed from the journal: never passed through ``queued``
+            self._add(Outcome(uid, str(event.get("source", "")), str(event.get("user", "")),
+                              text, priority=str(event.get("priority", "")),
                               parts=int(event.get("parts", 1))))
-        elif part > 0 and text:
-            self._update(out, text=f"{out.text} {text}".strip())
 
     def _on_started(self, uid: str, event: dict[str, Any]) -> None:
         part = int(event.get("part", 0))

@@ -53,8 +53,10 @@ async def _answer(request: web.Request, ws: web.WebSocketResponse, raw: str) -> 
 async def _dispatch(request: web.Request, ws: web.WebSocketResponse, data: Any) -> None:
     engine = request.app[ENGINE_KEY]
     if isinstance(data, dict) and data.get("type") == "say":
+        from .http import auth
         from .http.events import say
 
+        auth.require(request)  # speaking on stream needs the token on TCP, as POST /v1/say
         data.pop("type")
         _status, body = await say(request.app, data)
         await ws.send_json({"type": "said", **body})
