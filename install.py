@@ -33,6 +33,7 @@ SYSTEM_PACKAGES = {
     "xdotool": ["xdotool"],
     "openssl": ["openssl"],
     "ngircd": ["ngircd"],
+    "promtool": ["prometheus"],  # `promtool check metrics` on the engine's /metrics (tests/test_metrics.py)
     "chromium": ["chromium", "fonts-noto-cjk"],  # dashboard/overlay tests; CJK captions
     "chromedriver": ["chromium-driver"],
 }
