@@ -208,7 +208,8 @@ async def test_alerts_spoken_through_the_engine(server: FakeStreamLabs, start_en
     monkeypatch.delenv("STREAMER_TTS_SECRETS_FILE", raising=False)
     running = await start_engine(sources={"streamlabs": {"enabled": True, "url": server.url}},
                                  events={"bits": {"min_amount": 200}})
-    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=running.unix)) as http, \
+            http.get("http://localhost/v1/subscribe") as sub:  # the Unix socket needs no token
         await asyncio.wait_for(server.connected.wait(), 10)
         donation = alert("donation", "streamlabs", _id="d9", name="Ana", **{"from": "Ana B"},
                          amount=12.5, currency="EUR", message="for the cat")
@@ -220,7 +221,7 @@ async def test_alerts_spoken_through_the_engine(server: FakeStreamLabs, start_en
         await server.emit(alert("raid", "twitch_account", _id="r9", name="raider", raiders=42))
         second = await next_event(sub)
         assert second["text"] == "raider is raiding with 42 viewers!"
-        async with http.get(f"{running.url}/v1/queue") as resp:
+        async with http.get("http://localhost/v1/queue") as resp:
             status = (await resp.json())["sources"]["streamlabs"]
         assert status["state"] == "connected" and status["events"] == 3
         assert TOKEN not in json.dumps(status)

@@ -63,8 +63,10 @@ async def until(check: Any, what: str, timeout_s: float = 10.0) -> None:
 
 async def test_streamer_bot_actions(setup: tuple[Any, Hub, SpeakerbotApi]) -> None:
     running, hub, api = setup
-    async with aiohttp.ClientSession() as http, \
-            http.get(f"{running.url}/v1/subscribe") as sub, \
+    # the engine's own API over its Unix socket (no token needed there); Speaker.bot's over TCP
+    async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=running.unix)) as local, \
+            local.get("http://localhost/v1/subscribe") as sub, \
+            aiohttp.ClientSession() as http, \
             http.ws_connect(f"ws://127.0.0.1:{api.ws_port}/") as ws:
         bot = StreamerBot(ws)
         # what Streamer.bot asks when it connects
