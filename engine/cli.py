@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--list", action="store_true", help="list the catalogue's voices instead")
     dl.add_argument("--force", action="store_true", help="download again even if installed")
     dl.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    url = sub.add_parser("dashboard-url", help="print the dashboard's address with this install's "
+                         "token (for the OBS Custom Browser Dock)")
+    url.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
     return parser
 
 
@@ -136,5 +139,15 @@ def cmd_download_voice(cfg: config_mod.EngineConfig, args: Any) -> int:
     return 0
 
 
-_COMMANDS = {"serve": cmd_serve, "say": cmd_say, "voices": cmd_voices,
+def cmd_dashboard_url(cfg: config_mod.EngineConfig, args: Any) -> int:
+    from .http import auth
+
+    host = cfg.server.host if cfg.server.host not in ("", "0.0.0.0", "::", "[::]") else "127.0.0.1"
+    host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    token = auth.load_or_create(cfg.data_path())
+    print(auth.dashboard_url(f"http://{host}:{cfg.server.port}", token))
+    return 0
+
+
+_COMMANDS = {"dashboard-url": cmd_dashboard_url, "serve": cmd_serve, "say": cmd_say, "voices": cmd_voices,
              "download-voice": cmd_download_voice}
