@@ -199,8 +199,15 @@ async def test_a_stream_cut_after_audio_left_fails_the_line_without_repeating_it
         fake: FakeEdge, start_engine: Any, tmp_path: Path) -> None:
     fake.behaviour = "close_mid_stream"
     engine = await start(start_engine, tmp_path, chunk_ms=100)
-    line = await say(engine, "This line is cut off.")
-    assert line["backend"] == "edge" and line["audio_bytes"] > 0
-    job = await get(engine, f"/v1/jobs/{line['id']}")
+    body = {"text": "This line is cut off.", "format": "wav"}
+    received = b""
+    async with aiohttp.ClientSession() as http, http.post(f"{engine.url}/v1/synthesize",
+                                                          json=body) as resp:
+        assert resp.status == 200 and resp.headers["X-TTS-Backend"] == "edge"
+        with pytest.raises(aiohttp.ClientPayloadError):  # cut, never ended as if complete
+            async for chunk in resp.content.iter_any():
+                received += chunk
+    assert len(received) > 44  # the audio that had left before the cut
+    job = await get(engine, f"/v1/jobs/{resp.headers['X-TTS-Request-Id']}")
     assert job["state"] == "failed" and "cut off" in job["error"]["message"]
     assert job["skipped"] == [{"backend": "edge", "reason": "failed: broken stream"}]
