@@ -1,15 +1,20 @@
-"""The audio cache: finished clips on disk, keyed by everything that shapes the audio.
+"""The audio cache: finished clips keyed by everything that shapes the audio, in three tiers.
 
-Backed by diskcache (SQLite index + files): it survives restarts, evicts least-recently-used
-clips beyond ``max_size_mb`` and expires clips past ``ttl_seconds``. A value is committed to the
-index only after its file is fully written, and each clip carries a SHA-256 checked on read, so
-a crash mid-write or a damaged file is never served: it reads as a miss and is deleted.
-A full disk or a broken cache folder degrades to "no cache" with a warning, never a failed request.
+1. memory (``cache_memory``): hot clips, verified once on the way in, served as the stored
+   ``bytes`` object;
+2. disk (``cache_disk``): survives restarts, SHA-256 checked on read;
+3. Redis (``cache_redis``, when ``redis_url`` is set): shared by several engines, same check.
+
+A lookup goes down the tiers and copies a hit into the tiers above it; a new clip goes into all.
+No fault of any tier fails a request: it is a miss, and ``status()`` says why (``state`` ok,
+degraded or disabled, with ``reason``). A disk tier that could not open is retried every
+``check_interval_s``, when stray clip files are also swept and a corrupt index rebuilt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -18,9 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from .audio import FORMAT_ID
+from .cache_disk import ClipCache
+from .cache_memory import MemoryTier
+from .cache_redis import RedisTier
+from .config import CacheConfig
 
 _LOGGER = logging.getLogger(__name__)
-_DIGEST = 32
+DISABLED = {"enabled": False, "state": "disabled",
+            "reason": "performance.cache.enabled is false in config.yaml"}
+"""``status()`` of an engine without a cache."""
 
 
 def cache_key(*, text: str, backend: str, voice: str, identity: str,
@@ -34,10 +45,10 @@ def cache_key(*, text: str, backend: str, voice: str, identity: str,
 
 @dataclass
 class CacheStats:
+    """Lookups over all tiers: a hit in any tier is one hit."""
+
     hits: int = 0
     misses: int = 0
-    corrupt: int = 0
-    write_errors: int = 0
 
     @property
     def hit_rate(self) -> float:
@@ -45,72 +56,144 @@ class CacheStats:
         return self.hits / total if total else 0.0
 
 
-class ClipCache:
-    """Finished clips of output PCM. Methods run the disk work off the event loop."""
+class AudioCache:
+    """The tiers behind one ``get``/``put``. Call ``open()`` once on the event loop."""
 
-    def __init__(self, directory: Path, *, max_size_mb: float, ttl_seconds: int) -> None:
-        import diskcache
-
-        directory.mkdir(parents=True, exist_ok=True)
+    def __init__(self, config: CacheConfig, directory: Path) -> None:
+        self.config = config
         self.directory = directory
-        self.ttl_seconds = ttl_seconds
         self.stats = CacheStats()
-        self._cache = diskcache.Cache(
-            str(directory), size_limit=int(max_size_mb * 2**20),
-            eviction_policy="least-recently-used", cull_limit=1)
+        self.memory = MemoryTier(max_bytes=int(config.memory_mb * 2**20))
+        self.disk: ClipCache | None = None
+        self.disk_fault: str | None = None
+        """Why the disk tier is not open (``None`` once it is)."""
+        self.redis = (RedisTier(config.redis_url, ttl_seconds=config.ttl_seconds,
+                                timeout_s=config.redis_timeout_s) if config.redis_url else None)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Open the disk tier (a failure is reported and retried later, never raised) and
+        start the periodic check."""
+        await self._open_disk()
+        self._task = asyncio.create_task(self._check_forever())
+
+    async def _open_disk(self) -> None:
+        cfg = self.config
+        try:
+            disk = await asyncio.to_thread(ClipCache, self.directory, max_size_mb=cfg.max_size_mb,
+                                           ttl_seconds=cfg.ttl_seconds)
+        except Exception as exc:  # unwritable or read-only folder, full disk, ...
+            fault = f"cannot open {self.directory} ({exc}); retried every {cfg.check_interval_s:g} s"
+            if fault != self.disk_fault:
+                _LOGGER.error("Audio cache on disk unavailable: %s", fault)
+            self.disk_fault = fault
+            return
+        if self.disk_fault is not None:
+            _LOGGER.info("Audio cache on disk opened at %s", self.directory)
+        self.disk, self.disk_fault = disk, None
+        await asyncio.to_thread(disk.sweep)
+
+    async def check(self) -> None:
+        """One round of upkeep: open a disk tier that failed, rebuild a corrupt index, sweep
+        stray files and expired clips (bounded), and ask a failing Redis again."""
+        disk = self.disk
+        if disk is None:
+            await self._open_disk()
+        elif disk.needs_rebuild:
+            await asyncio.to_thread(disk.rebuild)
+            await asyncio.to_thread(disk.sweep)
+        else:
+            await asyncio.to_thread(disk.sweep)
+            await asyncio.to_thread(disk.expire)
+        if self.redis is not None and self.redis.fault is not None:
+            await self.redis.ping()
+
+    async def _check_forever(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.check_interval_s)
+            self._wake.clear()
+            try:
+                await self.check()
+            except Exception:  # upkeep must never stop for good
+                _LOGGER.exception("Audio cache upkeep failed")
 
     async def get(self, key: str) -> bytes | None:
-        return await asyncio.to_thread(self.get_sync, key)
-
-    def get_sync(self, key: str) -> bytes | None:
-        try:
-            blob = self._cache.get(key, default=None, retry=True)
-        except Exception as exc:  # a damaged index must not fail the request
-            _LOGGER.warning("Cache read failed (%s); treating as a miss", exc)
-            blob = None
-        if blob is None:
+        """The clip, or ``None``. A memory hit is returned without awaiting anything."""
+        pcm = self.memory.get(key)
+        if pcm is None:
+            pcm = await self._get_below(key)
+        if pcm is None:
             self.stats.misses += 1
-            return None
-        pcm = bytes(blob[_DIGEST:])
-        if hashlib.sha256(pcm).digest() != bytes(blob[:_DIGEST]):
-            _LOGGER.warning("Cache entry %s failed its checksum; deleted", key[:12])
-            self.stats.corrupt += 1
-            self.stats.misses += 1
-            self._cache.delete(key)
-            return None
-        self.stats.hits += 1
+        else:
+            self.stats.hits += 1
         return pcm
 
-    async def put(self, key: str, pcm: bytes) -> bool:
-        return await asyncio.to_thread(self.put_sync, key, pcm)
+    async def _get_below(self, key: str) -> bytes | None:
+        disk = self.disk
+        if disk is not None:
+            pcm = await asyncio.to_thread(disk.get_sync, key)
+            if disk.needs_rebuild:
+                self._wake.set()
+            if pcm is not None:
+                self.memory.put(key, pcm)
+                return pcm
+        if self.redis is not None:
+            pcm = await self.redis.get(key)
+            if pcm is not None:
+                self.memory.put(key, pcm)
+                if disk is not None:
+                    await asyncio.to_thread(disk.put_sync, key, pcm)
+                return pcm
+        return None
 
-    def put_sync(self, key: str, pcm: bytes) -> bool:
-        blob = hashlib.sha256(pcm).digest() + pcm
-        try:
-            self._cache.set(key, blob, expire=self.ttl_seconds or None, retry=True)
-            if self._cache.volume() > self._cache.size_limit:
-                self._cache.cull(retry=True)  # oldest-used first, until under the limit
-            return True
-        except Exception as exc:  # disk full, read-only folder, ...
-            self.stats.write_errors += 1
-            _LOGGER.warning("Cache write failed (%s); the clip was served but not cached", exc)
-            return False
+    async def put(self, key: str, pcm: bytes) -> None:
+        """Keep a new clip in every tier (disk and Redis at once); faults are only reported."""
+        self.memory.put(key, pcm)
+        writes: list[Any] = []
+        if self.disk is not None:
+            writes.append(asyncio.to_thread(self.disk.put_sync, key, pcm))
+        if self.redis is not None:
+            writes.append(self.redis.put(key, pcm))
+        await asyncio.gather(*writes)
+        if self.disk is not None and self.disk.needs_rebuild:
+            self._wake.set()
 
-    def size_bytes(self) -> int:
-        return int(self._cache.volume())
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.disk is not None:
+            self.disk.close()
+        if self.redis is not None:
+            await self.redis.close()
 
-    def entries(self) -> int:
-        return len(self._cache)
-
-    def expire(self) -> int:
-        """Drop expired clips now (they are never served either way)."""
-        return int(self._cache.expire())
-
-    def close(self) -> None:
-        self._cache.close()
+    def faults(self) -> list[str]:
+        out = []
+        if self.disk_fault is not None:
+            out.append(f"disk: {self.disk_fault}")
+        elif self.disk is not None and self.disk.fault is not None:
+            out.append(f"disk: {self.disk.fault}")
+        if self.redis is not None and self.redis.fault is not None:
+            out.append(self.redis.fault)
+        return out
 
     def status(self) -> dict[str, Any]:
+        faults = self.faults()
+        disk = self.disk.status() if self.disk is not None else None
         s = self.stats
-        return {"enabled": True, "dir": str(self.directory), "hits": s.hits, "misses": s.misses,
-                "hit_rate": round(s.hit_rate, 4), "corrupt": s.corrupt, "write_errors": s.write_errors,
-                "entries": self.entries(), "size_bytes": self.size_bytes()}
+        return {
+            "enabled": True, "state": "degraded" if faults else "ok",
+            "reason": "; ".join(faults) or None,
+            "dir": str(self.directory), "hits": s.hits, "misses": s.misses,
+            "hit_rate": round(s.hit_rate, 4),
+            "corrupt": (disk or {}).get("corrupt", 0) + (self.redis.stats.corrupt if self.redis else 0),
+            "write_errors": (disk or {}).get("write_errors", 0),
+            "entries": disk["entries"] if disk else len(self.memory),
+            "size_bytes": disk["size_bytes"] if disk else self.memory.size_bytes,
+            "memory": self.memory.status(), "disk": disk or {"state": "closed",
+                                                               "reason": self.disk_fault},
+            "redis": self.redis.status() if self.redis is not None else None,
+        }

@@ -18,6 +18,7 @@ import yaml
 from . import validate
 from .backends import REGISTRY, backend_class
 from .errors import ConfigError
+from .http.speakerbot_options import SpeakerbotOptions
 from .pipeline.normalize import EMOJI_MODES, NormalizeOptions
 from .pipeline.options import ChatOptions, EventOptions, SpeechOptions
 from .sources import REGISTRY as SOURCES
@@ -106,7 +107,15 @@ class CacheConfig:
     max_size_mb: float = field(default=1024, metadata={"min": 1})
     """Least-recently-used clips are evicted beyond this size (MiB)."""
     ttl_seconds: int = field(default=7200, metadata={"min": 0})
-    """Clips expire after this many seconds; 0 keeps them until evicted."""
+    """Clips expire after this many seconds; 0 keeps them until evicted (also Redis's TTL)."""
+    memory_mb: float = field(default=64, metadata={"min": 0, "max": 65_536})
+    """Hot clips kept in memory, least recently used dropped first (MiB; 0: no memory tier)."""
+    check_interval_s: float = field(default=60, metadata={"min": 1, "max": 86_400})
+    """How often a cache that failed to open is retried and stray files are swept (seconds)."""
+    redis_url: str = ""
+    """A Redis shared by several engines (``redis://host:6379/0``); empty: no shared tier."""
+    redis_timeout_s: float = field(default=0.5, metadata={"min": 0.01, "max": 30})
+    """Connect and reply timeout of each Redis call; past it the clip is a miss (seconds)."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +217,8 @@ class EngineConfig:
     """The speech queue: deadlines, size, dedupe, parts, journal."""
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
     cost: CostConfig = field(default_factory=CostConfig)
+    speakerbot: SpeakerbotOptions = field(default_factory=SpeakerbotOptions)
+    """The Speaker.bot-compatible API for Streamer.bot (``engine.http.speakerbot``)."""
     data_dir: str = "~/.local/share/streamer-tts"
     """Downloaded voices and other engine data."""
     log_level: str = field(default="INFO", metadata={"choices": ("DEBUG", "INFO", "WARNING", "ERROR")})

@@ -13,10 +13,10 @@ from typing import Any
 
 from . import __version__, mixed
 from .backends import Backend, BackendContext, backend_class
-from .cache import ClipCache, cache_key
+from .cache import DISABLED, AudioCache, cache_key
 from .config import EngineConfig
 from .errors import BackendUnavailable, BadRequest, EngineError
-from .jobs import MAX_DEADLINE_MS, PRIORITY_RANK, Job, SynthesisRequest
+from .jobs import MAX_DEADLINE_MS, PRIORITY_RANK, Job, Skip, SynthesisRequest
 from .metrics import Metrics
 from .pipeline.language import LanguageDetector, Run
 from .router import Candidate, Router
@@ -36,7 +36,7 @@ class Engine:
         self.backends: dict[str, Backend] = {}
         self.unavailable: dict[str, str] = {}
         self.gpu: Any = None
-        self.cache: ClipCache | None = None
+        self.cache: AudioCache | None = None
         self.router: Router | None = None
         q = config.performance.queue
         self.scheduler = Scheduler(self._run_job, max_concurrent=q.max_concurrent,
@@ -68,12 +68,9 @@ class Engine:
                 f"{n}: {r}" for n, r in self.unavailable.items()))
         self.router = Router(self.config, self.backends, self.unavailable, gpu=self.gpu)
         cache_cfg = self.config.performance.cache
-        if cache_cfg.enabled:
-            try:
-                self.cache = ClipCache(self.config.cache_dir(), max_size_mb=cache_cfg.max_size_mb,
-                                       ttl_seconds=cache_cfg.ttl_seconds)
-            except Exception as exc:  # unwritable folder: run without a cache, loudly
-                _LOGGER.error("Audio cache disabled: cannot open %s (%s)", self.config.cache_dir(), exc)
+        if cache_cfg.enabled:  # a tier that cannot open is reported in status() and retried
+            self.cache = AudioCache(cache_cfg, self.config.cache_dir())
+            await self.cache.open()
 
     def _start_gpu(self) -> Any:
         if not self.config.performance.gpu.enabled:
@@ -89,7 +86,7 @@ class Engine:
         for backend in self.backends.values():
             await backend.close()
         if self.cache is not None:
-            self.cache.close()
+            await self.cache.close()
         if self.gpu is not None:
             self.gpu.close()
 
@@ -126,16 +123,20 @@ class Engine:
         candidates, skipped = await self.router.plan(request)
         if request.language is None:  # a named voice's language
             request = replace(request, language=candidates[0].language or None)
-        key = self._key(request.text, candidates[0])
+        serving = self._serving(candidates)
+        key = self._key(request.text, serving or candidates[0])
         shared = self.scheduler.find(key)
         if shared is not None:
             return shared
         job = Job(request, key, skipped=list(skipped), plan=candidates)
         self._remember(job)
-        if self.cache is not None and self.router.blocked_reason(candidates[0].backend) is None:
+        if self.cache is not None and serving is not None:
             pcm = await self.cache.get(key)
             if pcm is not None:
-                job.begin(candidates[0].backend, candidates[0].voice, cached=True)
+                for cand in candidates[:candidates.index(serving)]:  # skipped now, as run() would
+                    job.skipped.append(Skip(cand.backend, self.router.blocked_reason(cand.backend)
+                                            or "skipped"))
+                job.begin(serving.backend, serving.voice, cached=True)
                 job.append(pcm)
                 job.finish("done")
                 self.metrics.observe(job)
@@ -186,6 +187,13 @@ class Engine:
             if not job.done:
                 job.finish("failed", exc if isinstance(exc, EngineError) else None)
             raise
+
+    def _serving(self, candidates: list[Candidate]) -> Candidate | None:
+        """The candidate that would serve now: the first one not skipped (breaker open, rate
+        limited, GPU hot). Its clip is the one to look up, so repeats stay hits while the
+        first choice is down; ``None`` when every candidate is skipped."""
+        assert self.router is not None
+        return next((c for c in candidates if self.router.blocked_reason(c.backend) is None), None)
 
     def _key(self, text: str, cand: Candidate) -> str:
         backend = self.backends[cand.backend]
@@ -250,7 +258,7 @@ class Engine:
             "uptime_s": round(time.time() - self.started_at, 1),
             "backends": self.router.status(),
             "queue": self.scheduler.status(),
-            "cache": self.cache.status() if self.cache is not None else {"enabled": False},
+            "cache": self.cache.status() if self.cache is not None else dict(DISABLED),
             "gpu": self.gpu.status() if self.gpu is not None else {"enabled": False},
         }
 

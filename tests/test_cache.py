@@ -1,4 +1,6 @@
-"""The clip cache: content keys, LRU by size, TTL, crash safety, stats, a broken disk."""
+"""The clip cache: content keys, the disk tier (LRU by size, TTL, crash safety, stats) and the
+memory tier (LRU by MiB, the stored object served). Faults: test_cache_faults.py; Redis:
+test_cache_redis.py."""
 
 from __future__ import annotations
 
@@ -8,7 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from engine.cache import ClipCache, cache_key
+from engine.cache import AudioCache, cache_key
+from engine.cache_disk import ClipCache
+from engine.cache_memory import MemoryTier
+from engine.config import CacheConfig
 
 CLIP = os.urandom(96_000)  # one second of output PCM
 
@@ -74,7 +79,8 @@ def test_a_kill_in_the_middle_of_writes_never_leaves_a_truncated_clip(tmp_path: 
     script = f"""
 import os, sys
 sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
-from engine.cache import ClipCache, cache_key
+from engine.cache import cache_key
+from engine.cache_disk import ClipCache
 cache = ClipCache(__import__('pathlib').Path({str(tmp_path)!r}), max_size_mb=100, ttl_seconds=0)
 print('ready', flush=True)
 i = 0
@@ -97,20 +103,36 @@ while True:
     assert served >= 1
 
 
-def test_an_unwritable_cache_degrades_to_no_cache(tmp_path: Path) -> None:
-    cache = ClipCache(tmp_path, max_size_mb=10, ttl_seconds=0)
-    cache._cache.close()
-    os.chmod(tmp_path, 0o500)
+def test_the_memory_tier_serves_the_stored_object_and_drops_the_least_recently_used() -> None:
+    tier = MemoryTier(max_bytes=3 * len(CLIP))
+    clips = {f"k{i}": os.urandom(len(CLIP)) for i in range(4)}
+    for k in ("k0", "k1", "k2"):
+        tier.put(k, clips[k])
+    assert tier.get("k0") is clips["k0"]  # no copy; and k0 is now the most recently used
+    tier.put("k3", clips["k3"])
+    assert tier.get("k1") is None and tier.get("k0") is clips["k0"]
+    assert len(tier) == 3 and tier.size_bytes == 3 * len(CLIP) and tier.stats.evicted == 1
+    tier.put("huge", os.urandom(4 * len(CLIP)))  # larger than the whole tier: not kept
+    assert tier.get("huge") is None and len(tier) == 3
+
+
+async def test_tiers_a_disk_hit_is_verified_once_then_served_from_memory(tmp_path: Path) -> None:
+    cfg = CacheConfig(dir=str(tmp_path), memory_mb=1)
+    cache = AudioCache(cfg, tmp_path)
+    await cache.open()
+    await cache.put(key("a"), CLIP)
+    await cache.close()
+    again = AudioCache(cfg, tmp_path)  # a restart: memory is empty, disk has the clip
+    await again.open()
     try:
-        broken = ClipCache.__new__(ClipCache)
-        broken.__dict__.update(cache.__dict__)
-
-        class FullDisk:
-            def set(self, *a: object, **k: object) -> None:
-                raise OSError(28, "No space left on device")
-
-        broken._cache = FullDisk()  # type: ignore[assignment]
-        assert broken.put_sync(key("y"), CLIP) is False
-        assert broken.stats.write_errors == 1
+        first = await again.get(key("a"))
+        assert first == CLIP and again.disk is not None and again.disk.stats.hits == 1
+        second = await again.get(key("a"))
+        assert second is first  # from memory: the disk was not read (or checked) again
+        assert again.disk.stats.hits == 1 and again.memory.stats.hits == 1
+        assert await again.get(key("b")) is None
+        status = again.status()
+        assert (status["state"], status["reason"], status["hits"], status["misses"]) == ("ok", None, 2, 1)
+        assert status["memory"]["entries"] == 1 and status["entries"] == 1
     finally:
-        os.chmod(tmp_path, 0o700)
+        await again.close()
