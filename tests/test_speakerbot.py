@@ -171,3 +171,14 @@ async def test_a_taken_port_is_a_clear_config_error(setup: tuple[Any, Hub, Speak
     assert "speakerbot.port" in exc.value.message
     with pytest.raises(ConfigError):
         await SpeakerbotApi(SpeakerbotOptions(path="no-slash")).start(hub)
+
+
+async def test_config_starts_it_with_the_engine(start_engine: Any) -> None:
+    from engine.http.keys import SPEAKERBOT_KEY
+
+    running = await start_engine(speakerbot={"enabled": True, "port": 0, "udp_port": 0})
+    api = running.app[SPEAKERBOT_KEY]
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"ws://127.0.0.1:{api.ws_port}/") as ws:
+        await ws.send_json({"request": "GetInfo", "id": "info-1"})
+        reply = await asyncio.wait_for(ws.receive_json(), 10)
+    assert reply["id"] == "info-1" and reply["status"] == "ok"

@@ -25,14 +25,15 @@ from typing import Any
 
 from aiohttp import web
 
-from ..errors import BadRequest
+from ..errors import BadRequest, ConfigError
 from ..hub import Hub
 from ..pipeline.events import Announcement, event_from_dict
 from ..pipeline.pipeline import Drop
 from ..routes import read_json
 from ..server import CONFIG_KEY, ENGINE_KEY
 from ..speech.stage import PlaybackReport
-from .keys import HUB_KEY
+from .keys import HUB_KEY, SPEAKERBOT_KEY
+from .speakerbot import SpeakerbotApi
 
 _LOGGER = logging.getLogger(__name__)
 HEARTBEAT_S = 10.0
@@ -181,10 +182,23 @@ def _required(data: dict[str, Any], key: str) -> str:
 
 
 async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
-    hub = Hub(app[CONFIG_KEY], app[ENGINE_KEY])
+    config = app[CONFIG_KEY]
+    hub = Hub(config, app[ENGINE_KEY])
     await hub.start()
     app[HUB_KEY] = hub
+    speakerbot: SpeakerbotApi | None = None
+    if config.speakerbot.enabled:
+        speakerbot = SpeakerbotApi(config.speakerbot)
+        try:
+            await speakerbot.start(hub)
+        except ConfigError as exc:
+            _LOGGER.error("The Speaker.bot API cannot start: %s", exc.message)
+            speakerbot = None
+        else:
+            app[SPEAKERBOT_KEY] = speakerbot
     yield
+    if speakerbot is not None:
+        await speakerbot.close()
     await hub.close()
 
 
