@@ -9,7 +9,9 @@ speak is refused here, with a reason, so it can never reach a backend and count 
 from __future__ import annotations
 
 from .errors import BadRequest, NothingToSpeak, TextTooLong
-from .pipeline.normalize import NormalizeOptions, normalize_text, speakable
+from dataclasses import replace
+
+from .pipeline.normalize import NormalizeOptions, cap_seconds, normalize_text, speakable
 
 RAW_FACTOR = 64
 """Raw text longer than this many times ``max_chars`` is refused before normalizing it (repeats
@@ -26,14 +28,16 @@ def normalize(text: object, *, max_chars: int, options: NormalizeOptions | None 
         raise TextTooLong(f"text is {len(text)} characters; the limit is {max_chars} "
                           "(server.max_text_chars)")
     opts = options or NormalizeOptions()
-    clean = normalize_text(text, opts)
+    clean = normalize_text(text, replace(opts, max_seconds=0.0))
     if not text.strip():
         raise NothingToSpeak("text is empty: there is nothing to speak")
+    if len(clean) > max_chars:
+        raise TextTooLong(f"text is {len(clean)} characters after normalization; the limit is "
+                          f"{max_chars} (server.max_text_chars)")
+    if opts.max_seconds > 0:  # chat: cut to the spoken-seconds cap (text.max_chat_seconds)
+        clean = cap_seconds(clean, opts)
     if not speakable(clean):
         dropped = ", markup or emoji (text.emoji is drop)" if opts.emoji == "drop" else " or markup"
         raise NothingToSpeak("text has no letter or digit to speak, only punctuation, symbols, "
                              f"invisible characters{dropped}: there is nothing to speak")
-    if len(clean) > max_chars:
-        raise TextTooLong(f"text is {len(clean)} characters after normalization; the limit is "
-                          f"{max_chars} (server.max_text_chars)")
     return clean

@@ -146,7 +146,8 @@ def _lines() -> list[HostileLine]:
         "<break time=\"99999ms\"/><break/>x"]]
     chat_cap = CHAT_CAP_S * 1.4 + 1  # the estimate (15 chars/s) is rough; Piper is a bit slower
     out += [HostileLine("long chat", t, spoken(chat_cap, 5)) for t in [
-        " ".join(f"word{i}" for i in range(400)), "This is a very long chat message. " * 25]]
+        " ".join(f"word{i}" for i in range(120)), "This is a very long chat message. " * 25]]
+    out += [HostileLine("long chat", " ".join(f"w{i}" for i in range(300)), refused("text_too_long"))]
     out += [HostileLine("long announcement", "Thank you all for the raid tonight. " * 3, spoken(12, 3),
                         priority="announcement")]
     other = Expect(max_seconds=20.0, refused=NON_LATIN_REFUSALS)

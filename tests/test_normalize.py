@@ -101,6 +101,13 @@ def test_the_cap_cuts_at_a_word_and_keeps_cjk_shorter() -> None:
     assert len(han) == 10
 
 
+def test_the_char_limit_applies_before_the_cap() -> None:
+    """server.max_text_chars refuses a long paste; the cap only shortens what it accepts."""
+    with pytest.raises(TextTooLong):
+        normalize(" ".join(f"w{i}" for i in range(300)), max_chars=1000,
+                  options=NormalizeOptions(max_seconds=20))
+
+
 def test_giant_input_is_refused_before_normalizing_but_floods_that_shrink_are_spoken() -> None:
     with pytest.raises(TextTooLong, match="limit is 10"):
         normalize("x " * 700, max_chars=10)

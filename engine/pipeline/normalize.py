@@ -104,13 +104,17 @@ def normalize_text(text: str, options: NormalizeOptions | None = None) -> str:
     text = _emoji(text, opts, words.emoji_lang)
     text = _WORD_RUN.sub(lambda m: " ".join([m.group(1)] * MAX_WORD_REPEATS), text)
     text = _SPACES.sub(" ", text).strip()
-    if opts.max_seconds <= 0:
-        return text
+    return cap_seconds(text, opts) if opts.max_seconds > 0 else text
+
+
+def cap_seconds(text: str, options: NormalizeOptions) -> str:
+    """Normalized ``text`` cut to ``options.max_seconds`` (estimated), still normalized."""
+    uncapped = replace(options, max_seconds=0.0)
     for _ in range(4):  # a cut can leave a new shape ("0.CN0" -> "0.CN", a domain): settle it
-        cut = trim_to_seconds(text, opts.max_seconds)
+        cut = trim_to_seconds(text, options.max_seconds)
         if cut == text:
             return text
-        text = normalize_text(cut, replace(opts, max_seconds=0.0))
+        text = normalize_text(cut, uncapped)
     return ""  # never settled (not seen in practice): nothing is safer than a half-cut line
 
 
