@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     url = sub.add_parser("dashboard-url", help="print the dashboard's address with this install's "
                          "token (for the OBS Custom Browser Dock)")
     url.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    status = sub.add_parser("status", help="live view of a running engine: queue, sources, GPU, "
+                            "alerts, cost (Ctrl-C to leave)")
+    status.add_argument("--url", help="engine address, e.g. http://127.0.0.1:8000 (default: the Unix socket)")
+    status.add_argument("--once", action="store_true", help="print one frame and exit")
+    status.add_argument("--interval", type=float, default=2.0, help="seconds between updates")
+    status.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
     return parser
 
 
@@ -149,5 +155,13 @@ def cmd_dashboard_url(cfg: config_mod.EngineConfig, args: Any) -> int:
     return 0
 
 
+def cmd_status(cfg: config_mod.EngineConfig, args: Any) -> int:
+    from .status_tui import run, target_for
+
+    if not 0.2 <= args.interval <= 3600:
+        raise EngineError("--interval must be from 0.2 to 3600 seconds")
+    return run(target_for(cfg, args.url), once=args.once, interval_s=args.interval)
+
+
 _COMMANDS = {"dashboard-url": cmd_dashboard_url, "serve": cmd_serve, "say": cmd_say, "voices": cmd_voices,
-             "download-voice": cmd_download_voice}
+             "download-voice": cmd_download_voice, "status": cmd_status}
