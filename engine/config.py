@@ -248,7 +248,12 @@ class EngineConfig:
 
 def parse(data: Any) -> EngineConfig:
     """Validate a parsed config mapping; raise ``ConfigError`` naming the bad key."""
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError("config: expected a mapping of sections (server:, tts:, ...), got "
+                          f"{type(data).__name__}")
     data = dict(data or {})
+    if not isinstance(data.get("tts") or {}, dict):
+        raise ConfigError(f"tts: expected a mapping of keys, got {type(data['tts']).__name__}")
     tts = dict(data.get("tts") or {})
     raw_backends = tts.pop("backends", None) or {}
     if not isinstance(raw_backends, dict):
@@ -343,14 +348,19 @@ def load(path: str | os.PathLike[str] | None) -> EngineConfig:
     if path is None:
         return parse({})
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    try:
+        return parse(yaml.safe_load(text))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse(data)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config file") from None
 
 
 def default_config_path() -> Path | None:

@@ -8,6 +8,7 @@ Ranges and choices come from field metadata: ``field(default=..., metadata={"min
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, TypeVar, Union
@@ -15,6 +16,8 @@ from typing import Any, TypeVar, Union
 from .errors import ConfigError
 
 T = TypeVar("T")
+MAX_MAGNITUDE = 1e15
+"""Largest number accepted in any numeric key (beyond it a value is a typo or an attack)."""
 
 
 def from_mapping(cls: type[T], data: Any, path: str = "") -> T:
@@ -68,8 +71,7 @@ def _scalar(tp: Any, value: Any, key: str, meta: typing.Mapping[str, Any]) -> An
         if isinstance(value, bool) or not ok:
             kind = "a whole number" if tp is int else "a number"
             raise ConfigError(f"{key}: expected {kind}, got {_show(value)}")
-        _check_range(tp(value), key, meta)
-        return tp(value)
+        return _number(tp, value, key, meta)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {_show(value)}")
@@ -80,6 +82,17 @@ def _scalar(tp: Any, value: Any, key: str, meta: typing.Mapping[str, Any]) -> An
     if tp is Any:
         return value
     raise TypeError(f"unsupported config type {tp!r} at {key}")
+
+
+def _number(tp: type, value: int | float, key: str, meta: typing.Mapping[str, Any]) -> Any:
+    """A finite number within ``MAX_MAGNITUDE`` and the field's range (NaN and Inf are refused)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: {value} is not a number; expected a finite number")
+    if abs(value) > MAX_MAGNITUDE:
+        raise ConfigError(f"{key}: {str(value)[:20]}... is too large; expected a number of at "
+                          f"most {MAX_MAGNITUDE:g}")
+    _check_range(tp(value), key, meta)
+    return tp(value)
 
 
 def _check_range(value: float, key: str, meta: typing.Mapping[str, Any]) -> None:
