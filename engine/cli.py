@@ -1,4 +1,4 @@
-"""``python -m engine``: serve, say, voices, download-voice. Errors are one readable line."""
+"""``python -m engine``: serve, say, voices, download-voice, ... Errors are one readable line."""
 
 from __future__ import annotations
 
@@ -45,7 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--once", action="store_true", help="print one frame and exit")
     status.add_argument("--interval", type=float, default=2.0, help="seconds between updates")
     status.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
+    _add_nginx_config(sub)
     return parser
+
+
+def _add_nginx_config(sub: Any) -> None:
+    nginx = sub.add_parser("nginx-config", help="print an nginx config for several engine "
+                           "instances (README: When one machine is not enough)")
+    nginx.add_argument("--instances", required=True, help="CPU pool: host:port,host:port,...")
+    nginx.add_argument("--gpu", default="", help="GPU (XTTS) pool, reached under /xtts/")
+    nginx.add_argument("--hub", default="", help="the hub instance OBS listens to "
+                       "(default: the first instance); the others are its backups")
+    nginx.add_argument("--listen", default="127.0.0.1:8000", help="nginx's host:port")
+    nginx.add_argument("--server-name", action="append", default=[],
+                       help="another name clients use to reach nginx (repeatable)")
+    nginx.add_argument("--max-fails", type=int, default=2)
+    nginx.add_argument("--fail-timeout", type=int, default=10, help="seconds")
+    nginx.add_argument("--snippet", action="store_true",
+                       help="only the http {} part, for /etc/nginx/conf.d/")
+    nginx.add_argument("-o", "--output", help="write the config here instead of printing it")
+    nginx.add_argument("--config", dest="sub_config", help=argparse.SUPPRESS)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,5 +182,25 @@ def cmd_status(cfg: config_mod.EngineConfig, args: Any) -> int:
     return run(target_for(cfg, args.url), once=args.once, interval_s=args.interval)
 
 
-_COMMANDS = {"dashboard-url": cmd_dashboard_url, "serve": cmd_serve, "say": cmd_say, "voices": cmd_voices,
+def cmd_nginx_config(cfg: config_mod.EngineConfig, args: Any) -> int:
+    from . import scaleout
+
+    plan = scaleout.plan_for(
+        cfg.server, listen=args.listen,
+        instances=scaleout.parse_addresses(args.instances, option="--instances"),
+        gpu=scaleout.parse_addresses(args.gpu, option="--gpu"), hub=args.hub,
+        server_names=tuple(args.server_name), max_fails=args.max_fails,
+        fail_timeout_s=args.fail_timeout, snippet=args.snippet)
+    text = scaleout.render(plan)
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    Path(args.output).write_text(text, encoding="utf-8")
+    print(f"wrote {args.output}: {len(plan.instances)} CPU, {len(plan.gpu)} GPU instances, "
+          f"hub {plan.hub_address}; check it with `nginx -t -c {Path(args.output).resolve()}`")
+    return 0
+
+
+_COMMANDS = {"nginx-config": cmd_nginx_config,
+             "dashboard-url": cmd_dashboard_url, "serve": cmd_serve, "say": cmd_say, "voices": cmd_voices,
              "download-voice": cmd_download_voice, "status": cmd_status}
