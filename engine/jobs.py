@@ -19,6 +19,9 @@ from .errors import BadRequest, EngineError
 
 PRIORITY_RANK = {"announcement": 0, "event": 1, "chat": 2}
 MAX_DEADLINE_MS = 3_600_000
+MIN_RATE = 0.5
+MAX_RATE = 2.0
+"""Bounds of ``SynthesisRequest.rate``."""
 """The longest deadline a request may ask for (an hour); longer ones are refused, not clamped."""
 _seq = itertools.count()
 
@@ -36,6 +39,9 @@ class SynthesisRequest:
     """Drop the request if it has not started within this many ms of arrival."""
     language: str | None = None
     """ISO 639-1 code of the text's language; ``None``: detected (or that of ``voice``)."""
+    rate: float = 1.0
+    """Speaking rate: 1.0 is the voice's own pace, 1.5 half as fast again (``MIN_RATE``..``MAX_RATE``).
+    The hub raises it for chat when the spoken backlog grows."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.priority, str) or self.priority not in PRIORITY_RANK:
@@ -44,6 +50,9 @@ class SynthesisRequest:
         if ms is not None and (isinstance(ms, bool) or not isinstance(ms, int)
                                or not 0 <= ms <= MAX_DEADLINE_MS):
             raise BadRequest(f"'deadline_ms' must be a whole number from 0 to {MAX_DEADLINE_MS}")
+        if isinstance(self.rate, bool) or not isinstance(self.rate, (int, float)) \
+                or not MIN_RATE <= self.rate <= MAX_RATE:
+            raise BadRequest(f"'rate' must be a number from {MIN_RATE} to {MAX_RATE}")
 
 
 @dataclass

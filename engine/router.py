@@ -10,9 +10,11 @@ to the next candidate. Every skip is recorded on the job with its reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -221,10 +223,8 @@ class Router:
         self.limiters[cand.backend].record()
         started = time.monotonic()
         try:
-            async for pcm in backend.stream(job.request.text, cand.voice):
-                if job.backend is None:
-                    job.begin(cand.backend, cand.voice)
-                job.append(pcm)
+            await self._stream(job, cand, backend.stream(job.request.text, cand.voice,
+                                                         rate=job.request.rate))
             if job.backend is None:
                 raise BackendError("the backend produced no audio", reason="no audio")
         except asyncio.CancelledError:
@@ -247,6 +247,26 @@ class Router:
         _LOGGER.info("Request %s served by %s (voice %s)%s", job.id[:8], cand.backend, cand.voice,
                      "".join(f"; skipped {s.backend}: {s.reason}" for s in job.skipped))
         return True
+
+    async def _stream(self, job: Job, cand: Candidate, chunks: AsyncIterator[bytes]) -> None:
+        """Append the backend's audio to the job within ``tts.first_audio_timeout_s`` (for the
+        first chunk) and ``tts.request_timeout_s`` (for all of it); a backend that hangs past
+        either raises ``BackendError`` (reason ``timeout``), so the request falls back."""
+        tts, loop = self.config.tts, asyncio.get_running_loop()
+        end = loop.time() + tts.request_timeout_s
+        first = min(end, loop.time() + tts.first_audio_timeout_s)
+        try:
+            async with contextlib.aclosing(chunks), asyncio.timeout(first) as limit:  # type: ignore[type-var]
+                async for pcm in chunks:
+                    if job.backend is None:
+                        job.begin(cand.backend, cand.voice)
+                        limit.reschedule(end)
+                    job.append(pcm)
+        except TimeoutError:
+            what = (f"no audio within {tts.first_audio_timeout_s:g} s (tts.first_audio_timeout_s)"
+                    if job.backend is None else
+                    f"not done within {tts.request_timeout_s:g} s (tts.request_timeout_s)")
+            raise BackendError(f"{cand.backend} timed out: {what}", reason="timeout") from None
 
     def _skip(self, job: Job, name: str, reason: str, *, count: bool = True) -> None:
         job.skipped.append(Skip(name, reason))

@@ -109,7 +109,9 @@ class Engine:
                              f"{MAX_DEADLINE_MS}, got {_show(deadline)}")
         if deadline is None and priority == "chat":
             deadline = self.config.performance.queue.chat_deadline_ms or None
-        return SynthesisRequest(text, voice, backend, priority, deadline or None)
+        rate = data.get("rate")
+        return SynthesisRequest(text, voice, backend, priority, deadline or None,
+                                rate=1.0 if rate is None else rate)
 
     async def submit(self, request: SynthesisRequest) -> Job:
         """A job for the request: shared if identical work is in flight, finished at once on a
@@ -124,7 +126,7 @@ class Engine:
         if request.language is None:  # a named voice's language
             request = replace(request, language=candidates[0].language or None)
         serving = self._serving(candidates)
-        key = self._key(request.text, serving or candidates[0])
+        key = self._key(request.text, serving or candidates[0], request.rate)
         shared = self.scheduler.find(key)
         if shared is not None:
             return shared
@@ -157,7 +159,7 @@ class Engine:
         """One job for a mixed-language message: every run spoken by its language's voice."""
         assert self.router is not None
         parts = await mixed.plan_runs(self.router, request, runs)
-        key = mixed.mixed_key(parts, self._key)
+        key = mixed.mixed_key(parts, lambda text, cand: self._key(text, cand, request.rate))
         shared = self.scheduler.find(key)
         if shared is not None:
             return shared
@@ -195,10 +197,11 @@ class Engine:
         assert self.router is not None
         return next((c for c in candidates if self.router.blocked_reason(c.backend) is None), None)
 
-    def _key(self, text: str, cand: Candidate) -> str:
+    def _key(self, text: str, cand: Candidate, rate: float = 1.0) -> str:
         backend = self.backends[cand.backend]
         return cache_key(text=text, backend=cand.backend, voice=cand.voice,
-                         identity=backend.cache_identity(cand.voice))
+                         identity=backend.cache_identity(cand.voice),
+                         params={"rate": rate} if rate != 1.0 else None)
 
     async def _run_job(self, job: Job) -> None:
         assert self.router is not None
@@ -209,7 +212,7 @@ class Engine:
         if served is None:
             return
         if self.cache is not None and job.size_bytes:  # before finishing: a repeat is then a hit
-            await self.cache.put(self._key(job.request.text, served), job.pcm())
+            await self.cache.put(self._key(job.request.text, served, job.request.rate), job.pcm())
         job.finish("done")
         self.metrics.observe(job)
 

@@ -112,8 +112,9 @@ class Backend(ABC):
         (model file, voice, synthesis settings). Part of the cache key."""
 
     @abstractmethod
-    def stream(self, text: str, voice: str) -> AsyncIterator[bytes]:
-        """Yield output PCM, one chunk per sentence (or smaller), as soon as each exists."""
+    def stream(self, text: str, voice: str, *, rate: float = 1.0) -> AsyncIterator[bytes]:
+        """Yield output PCM, one chunk per sentence (or smaller), as soon as each exists.
+        ``rate`` speeds the voice up (>1) or slows it down (<1) natively, without a pitch change."""
 
     def status(self) -> dict[str, Any]:
         """Backend-specific facts for ``GET /health``."""

@@ -121,7 +121,7 @@ class EdgeBackend(Backend):
         o = self.options
         return f"edge|{voice}|rate={o.rate}|pitch={o.pitch}|volume={o.volume}|mp3-24k"
 
-    async def stream(self, text: str, voice: str) -> AsyncIterator[bytes]:
+    async def stream(self, text: str, voice: str, *, rate: float = 1.0) -> AsyncIterator[bytes]:
         import edge_tts
 
         from .mp3 import Mp3Decoder
@@ -134,7 +134,7 @@ class EdgeBackend(Backend):
         pending = bytearray()
         try:
             communicate = edge_tts.Communicate(
-                text, voice, rate=o.rate, pitch=o.pitch, volume=o.volume,
+                text, voice, rate=scaled_rate(o.rate, rate), pitch=o.pitch, volume=o.volume,
                 boundary="SentenceBoundary", connector=connector,
                 connect_timeout=edge_timeout(o.connect_timeout_s),
                 receive_timeout=edge_timeout(o.receive_timeout_s))
@@ -174,3 +174,10 @@ def _check_turns_ended(communicate: Any, received: int) -> None:
     if isinstance(counted, int) and counted != received:
         raise BackendError(f"the Edge stream was cut off after {received} bytes of MP3, "
                            "before the end of the turn", reason="broken stream")
+
+
+def scaled_rate(base: str, rate: float) -> str:
+    """Edge's prosody rate for ``base`` (``"+10%"``) spoken ``rate`` times as fast:
+    ``scaled_rate("+10%", 1.5) == "+65%"``."""
+    percent = (100 + int(base.rstrip("%"))) * rate - 100
+    return f"{round(percent):+d}%"

@@ -215,7 +215,7 @@ class PiperBackend(Backend):
         known = self._identities.get(voice)
         return known if known is not None else self._identity(voice)
 
-    async def stream(self, text: str, voice: str) -> AsyncIterator[bytes]:
+    async def stream(self, text: str, voice: str, *, rate: float = 1.0) -> AsyncIterator[bytes]:
         lock = self._locks.setdefault(voice, FairLock())
         turn = lock.reserve()  # before the load's await, which can finish in any order
         try:
@@ -225,7 +225,8 @@ class PiperBackend(Backend):
             raise
         from piper import SynthesisConfig
 
-        syn = SynthesisConfig(length_scale=self.options.length_scale, volume=self.options.volume)
+        length_scale = self.options.length_scale or loaded.voice.config.length_scale
+        syn = SynthesisConfig(length_scale=length_scale / rate, volume=self.options.volume)
 
         def chunks() -> Iterator[bytes]:
             for chunk in loaded.voice.synthesize(text, syn):

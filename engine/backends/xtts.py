@@ -291,7 +291,7 @@ class XttsBackend(Backend):
 
     # -- synthesis ----------------------------------------------------------------------------
 
-    def _synthesize(self, text: str, voice: str) -> Iterator[bytes]:
+    def _synthesize(self, text: str, voice: str, rate: float = 1.0) -> Iterator[bytes]:
         """Runs on the worker thread with ``self._lock`` held."""
         o = self.options
         out_of_memory = False
@@ -305,7 +305,7 @@ class XttsBackend(Backend):
                     self._before_inference()
                 for wav in loaded.model.inference_stream(
                         sentence, o.language, latent, embedding, stream_chunk_size=chunk,
-                        temperature=o.temperature, speed=o.speed):
+                        temperature=o.temperature, speed=o.speed * rate):
                     yield to_output_pcm(wav.float().cpu().numpy(), xtts_model.OUTPUT_SAMPLE_RATE)
         except Exception as exc:
             if not xtts_model.is_out_of_memory(exc):
@@ -316,12 +316,12 @@ class XttsBackend(Backend):
         if out_of_memory:  # outside the handler: the failed step's tensors are released first
             raise self._out_of_memory("synthesizing")
 
-    async def stream(self, text: str, voice: str) -> AsyncIterator[bytes]:
+    async def stream(self, text: str, voice: str, *, rate: float = 1.0) -> AsyncIterator[bytes]:
         reason = self.unavailable_reason()
         if reason is not None:
             raise BackendUnavailable(reason, reason="unavailable")
         self._last_used = self._clock()
-        async for pcm in iterate_in_thread(lambda: self._synthesize(text, voice), self._lock,
+        async for pcm in iterate_in_thread(lambda: self._synthesize(text, voice, rate), self._lock,
                                            workers=self.workers):
             yield pcm
         self._last_used = self._clock()
