@@ -22,8 +22,8 @@ from .audio import BYTES_PER_SECOND
 from .backends import Backend
 from .breaker import CircuitBreaker
 from .config import EngineConfig
-from .errors import (BackendError, EngineError, NoBackendLeft, NoVoiceForLanguage, UnknownBackend,
-                     UnknownVoice)
+from .errors import (BackendError, EngineError, NoBackendLeft, NothingToSpeak, NoVoiceForLanguage,
+                     UnknownBackend, UnknownVoice)
 from .jobs import Job, Skip, SynthesisRequest
 from .pipeline.language import base_language
 from .ratelimit import RateLimiter
@@ -35,6 +35,12 @@ PIPER_SUGGESTIONS: Final = {"en": "en_US-lessac-medium", "zh": "zh_CN-huayan-med
                             "ru": "ru_RU-irina-medium", "es": "es_ES-davefx-medium",
                             "de": "de_DE-thorsten-medium", "fr": "fr_FR-siwis-medium"}
 """Piper catalogue voices named in the fix of a "no voice" refusal when config names none."""
+
+CANARY_TEXT = "123"
+"""Spoken by a backend that gave no audio for a request's text: audio for this means the voice
+works and cannot pronounce that text (an input fault: fall back, no breaker failure); none means
+the backend is broken (a backend fault)."""
+CANARY_TIMEOUT_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -226,6 +232,9 @@ class Router:
             await self._stream(job, cand, backend.stream(job.request.text, cand.voice,
                                                          rate=job.request.rate))
             if job.backend is None:
+                if await self._canary_speaks(backend, cand.voice):
+                    self._unpronounceable(job, cand)
+                    return False
                 raise BackendError("the backend produced no audio", reason="no audio")
         except asyncio.CancelledError:
             raise
@@ -267,6 +276,27 @@ class Router:
                     if job.backend is None else
                     f"not done within {tts.request_timeout_s:g} s (tts.request_timeout_s)")
             raise BackendError(f"{cand.backend} timed out: {what}", reason="timeout") from None
+
+    async def _canary_speaks(self, backend: Backend, voice: str) -> bool:
+        """Whether the backend speaks ``CANARY_TEXT`` with this voice (it is healthy)."""
+        async def size() -> int:
+            return sum([len(pcm) async for pcm in backend.stream(CANARY_TEXT, voice)])
+        try:
+            return await asyncio.wait_for(size(), CANARY_TIMEOUT_S) > 0
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the backend fails on the canary too: a backend fault
+            return False
+
+    def _unpronounceable(self, job: Job, cand: Candidate) -> None:
+        """No audio for this text from a voice that works: the text is at fault. The breaker
+        sees a healthy backend (a half-open probe closes it); the next candidate may try."""
+        self.breakers[cand.backend].record_success()
+        _LOGGER.info("Request %s: %s (voice %s) cannot pronounce the text; no breaker failure",
+                     job.id[:8], cand.backend, cand.voice)
+        self._skip(job, cand.backend, "no audio for this text (the voice works)", count=False)
+        job.error = NothingToSpeak(f"the voice {cand.voice} produced no sound for this text: it "
+                                   "cannot pronounce any of it")
 
     def _skip(self, job: Job, name: str, reason: str, *, count: bool = True) -> None:
         job.skipped.append(Skip(name, reason))
