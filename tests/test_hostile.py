@@ -24,6 +24,20 @@ async def test_punctuation_is_refused_and_never_opens_the_breaker(start_engine: 
     assert engine.engine.router.stats["piper"].failed == 0
 
 
+async def test_text_the_voice_cannot_pronounce_is_an_input_fault_not_a_backend_fault(
+        start_engine: Any) -> None:
+    """Piper makes no sound for some letters ("ꝏ", Latin Extended-D): the router's canary shows the
+    voice works, so the line is refused (400) and the breaker never counts it."""
+    engine = await start_engine()
+    for _ in range(3):
+        status, _, body = await post_unix(engine.unix, "/v1/synthesize", {"text": "ꝏ ꞵ"})
+        assert status == 400 and json.loads(body)["error"]["code"] == "nothing_to_speak", body
+    status, _, _ = await post_unix(engine.unix, "/v1/synthesize", {"text": NORMAL_LINE})
+    assert status == 200
+    assert breaker_states(engine.engine) == {"piper": "closed"}
+    assert engine.engine.router.stats["piper"].failed == 0
+
+
 async def test_every_hostile_line_is_spoken_within_bounds_or_refused_with_its_reason(
         start_engine: Any) -> None:
     assert len(LINES) >= 300
