@@ -27,6 +27,7 @@ from .service import Engine
 from .sources import source_class
 from .sources.base import Source
 from .speech.journal import Journal
+from .speech.burst import BurstPolicy
 from .speech.queue import SpeechQueue
 from .speech.split import split_parts
 from .speech.stage import Stage
@@ -48,6 +49,7 @@ class Hub:
                                  moderation=self.moderation)
         self.queue = SpeechQueue(max_items=config.speech.max_queue,
                                  dedupe_window_s=config.speech.dedupe_window_s)
+        self.burst = BurstPolicy(config.speech)
         self.journal = _open_journal(data / "journal" / "speech.jsonl",
                                      max_bytes=int(config.speech.journal_max_mb * 2**20))
         self.stage = Stage(self.queue, self._submit_part, journal=self.journal,
@@ -132,6 +134,12 @@ class Hub:
                 raise
             return self._count_drop(Drop(event.id, _source(event), result.user, exc.message, result.text))
         self._remember(event.id)
+        backlog = self.burst.backlog_s(self.queue)
+        twin = self.burst.collapse_into(self.queue, result, backlog)
+        if twin is not None:
+            return self._count_drop(Drop(event.id, _source(event), result.user,
+                                         f"collapsed into the same line from {twin.user or 'a viewer'} "
+                                         f"(backlog {backlog:.0f} s)", result.text, "collapsed"))
         if self.journal is not None and result.journaled and not self.journal.add(result):
             return self._count_drop(Drop(event.id, _source(event), result.user, "duplicate event id", ""),
                                     quiet=True)
@@ -141,6 +149,7 @@ class Hub:
                 self.journal.dropped(result.id, drop.reason)
             return drop
         self.log.queued(result)
+        self.burst.trim(self.queue)  # chat only: announcements and events are never trimmed
         self.stage.wake()
         return result
 
@@ -159,6 +168,8 @@ class Hub:
                                 "backend": u.backend or None, "priority": u.priority}
         if u.deadline is not None and u.priority == "chat":
             data["deadline_ms"] = max(1000, int((u.deadline - time.time()) * 1000))
+        if u.priority == "chat":
+            data["rate"] = self.burst.rate(self.burst.backlog_s(self.queue))
         job = await self.engine.submit(self.engine.make_request(data))
         return {"job": job.id, "wav_url": f"/v1/jobs/{job.id}.wav"}
 
@@ -197,6 +208,8 @@ class Hub:
             "queue": {"items": len(self.queue), "paused": self.queue.paused,
                       "drops": dict(self.queue.drops)},
             "pipeline_drops": dict(self.drops),
+            "burst": {"backlog_s": round(self.burst.backlog_s(self.queue), 1),
+                      "chat_rate": self.burst.rate(self.burst.backlog_s(self.queue))},
             "sources": {name: s.status().to_dict() for name, s in self.sources.items()},
             "moderation": self.moderation.status(),
             "journal": None if self.journal is None else {"path": str(self.journal.path)},

@@ -187,6 +187,8 @@ class Job:
             meta["language"] = self.request.language
         if self.runs:
             meta["runs"] = [r.to_dict() for r in self.runs]
+        if self.request.rate != 1.0:
+            meta["rate"] = self.request.rate
         if self.done:
             meta["duration_ms"] = duration_ms(self._size)
         if self.first_audio is not None:

@@ -142,3 +142,13 @@ class SpeechOptions:
     """Parts sent to OBS and not yet played at most."""
     journal_max_mb: float = field(default=8.0, metadata={"min": 0.01, "max": 1024})
     """The journal is compacted when it grows over this size (MiB)."""
+    speedup_after_s: float = field(default=20.0, metadata={"min": 1, "max": 3600})
+    """Chat waiting beyond this many seconds of speech is read faster, up to ``max_rate`` at
+    twice this backlog (as Bilibili danmu readers do)."""
+    max_rate: float = field(default=1.5, metadata={"min": 1.0, "max": 2.0})
+    """Fastest speaking rate for chat under a backlog (1.0: never faster)."""
+    collapse_after_s: float = field(default=30.0, metadata={"min": 1, "max": 3600})
+    """Beyond this backlog, a chat line that repeats a waiting one (ignoring case and
+    punctuation) is collapsed into it."""
+    max_backlog_s: float = field(default=60.0, metadata={"min": 1, "max": 3600})
+    """Beyond this backlog, the oldest waiting chat is dropped with a reason."""

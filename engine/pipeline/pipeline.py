@@ -78,9 +78,12 @@ class Pipeline:
         login = normalize_login(msg.login or msg.display_name)
         voice = voice_for(login, pool=self.chat.voice_pool, mapping=self.chat.voice_map,
                           default=self.chat.voice)
-        return self._utterance(msg, text, priority="chat", kind="chat", user=msg.user,
-                               login=login, voice=voice, backend=self.chat.backend,
-                               within=self.speech.chat_deadline_s)
+        utterance = self._utterance(msg, text, priority="chat", kind="chat", user=msg.user,
+                                    login=login, voice=voice, backend=self.chat.backend,
+                                    within=self.speech.chat_deadline_s)
+        if isinstance(utterance, Utterance):
+            utterance.message = verdict.text
+        return utterance
 
     def _stream_event(self, ev: StreamEvent) -> Utterance | Drop:
         options = self.events.kind(ev.kind)

@@ -37,6 +37,8 @@ class Utterance:
     """Wall-clock seconds after which it is dropped unspoken (None: never)."""
     kind: str = ""
     """``chat``, the stream event's kind (``sub``, ``raid``...) or the announcement's source."""
+    message: str = ""
+    """The viewer's own words before the template (chat): repeats are recognised by it."""
 
     def __post_init__(self) -> None:
         if self.priority not in RANK:
