@@ -17,6 +17,7 @@ import webbrowser
 from collections.abc import Callable
 from typing import Any
 
+import engine_token
 import obs_media
 from engine_client import EngineAddress
 from engine_link import EngineLink
@@ -170,11 +171,16 @@ class Controller:
         threading.Thread(target=webbrowser.open, args=(url,), name="tts-browser", daemon=True).start()
 
     def engine_page(self) -> str:
+        """``http://<engine TCP address>/``, with the install's token when it can be read (the
+        dashboard then sets its cookie and drops the token from the address)."""
         listen = self.engine_health.get("listen")
         tcp = listen.get("tcp") if isinstance(listen, dict) else None
         if not tcp and self.link is not None and not self.link.address.is_unix:
             tcp = f"{self.link.address.host}:{self.link.address.port}"
-        return f"http://{tcp}/" if tcp else ""
+        if not tcp:
+            return ""
+        token = engine_token.read_token()
+        return f"http://{tcp}/" + (f"?token={token}" if token else "")
 
     # -- the engine ------------------------------------------------------------------------------
     def _on_engine_up(self, message: EngineUp) -> None:

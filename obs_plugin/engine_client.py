@@ -13,9 +13,11 @@ import json
 import os
 import socket
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Callable, Iterator
+
+import engine_token
 
 DEFAULT_TCP = "127.0.0.1:8000"
 MAX_EVENT_LINE_BYTES = 256 * 1024
@@ -137,6 +139,14 @@ class EngineClient:
         self.timeout_s = timeout_s
         self.socket_owner = socket_owner
         """The uid the Unix socket must belong to (``None``: this user's)."""
+        self._token: str | None = None
+
+    def token(self) -> str | None:
+        """The engine's API token for TCP (``engine_token``: read from its data folder, once
+        found); the Unix socket needs none. Never logged."""
+        if self._token is None and not self.address.is_unix:
+            self._token = engine_token.read_token()
+        return self._token
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
         if self.address.is_unix:
@@ -151,6 +161,9 @@ class EngineClient:
         conn = self._connection(self.timeout_s if timeout is None else timeout)
         payload = None if body is None else json.dumps(body).encode("utf-8")
         headers = {"Content-Type": "application/json"} if payload is not None else {}
+        token = self.token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
             conn.request(method, route, payload, headers)
             resp = conn.getresponse()

@@ -125,7 +125,32 @@ async def test_the_default_socket_is_found_like_the_engine_puts_it(
     await tick_until(obs, lambda: ctl.engine_state.startswith("reachable"), what="reachable")
 
 
-async def test_voice_and_backend_pickers_list_what_the_engine_has(obs: Any, start_engine: Any) -> None:
+async def test_over_tcp_the_plugin_sends_the_installs_token(
+    obs: Any, start_engine: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import engine_token
+
+    monkeypatch.setattr(engine_token, "DEFAULT_DATA_DIR", str(tmp_path / "elsewhere"))
+    running = await start_engine()  # its data folder (and token) is tmp_path / "data"
+    ctl = await load_async(obs, running.tcp)
+    await tick_until(obs, lambda: "REFUSED" in ctl.subscription, what="refused without the token")
+    assert "token" in ctl.status_text().split("Last failure:")[1]
+    await asyncio.to_thread(tts_plugin.script_unload)
+    monkeypatch.setattr(engine_token, "DEFAULT_DATA_DIR", str(tmp_path / "data"))
+    ctl = await load_async(obs, running.tcp, slot1_text="Spoken over TCP with the token.")
+    await tick_until(obs, lambda: ctl.subscription == "open", what="the subscription with the token")
+    await asyncio.to_thread(obs.press, "streamer_tts.announce_1")
+    assert await play_through(obs, ctl, parts=1) == ["Spoken over TCP with the token."]
+    token = engine_token.read_token()
+    assert token and ctl.engine_page() == f"http://{running.tcp}/?token={token}"
+
+
+async def test_voice_and_backend_pickers_list_what_the_engine_has(
+    obs: Any, start_engine: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    import engine_token
+
+    monkeypatch.setattr(engine_token, "DEFAULT_DATA_DIR", str(tmp_path / "no-token-here"))
     running = await start_engine()
     ctl = await load_async(obs, running.tcp)
     await tick_until(obs, lambda: bool(ctl.voices) and bool(ctl.engine_health), what="voices")

@@ -174,7 +174,11 @@ def test_test_button_sends_the_test_line_and_refreshes_the_status(obs: Any, engi
     assert "Outbox:" in status and "Subscription:" in status
 
 
-def test_the_engine_page_is_its_tcp_address(obs: Any, engine: ContractEngine) -> None:
+def test_the_engine_page_is_its_tcp_address(obs: Any, engine: ContractEngine, tmp_path: Any,
+                                           monkeypatch: Any) -> None:
+    import engine_token
+
+    monkeypatch.setattr(engine_token, "DEFAULT_DATA_DIR", str(tmp_path))  # no token there
     ctl = load(obs, engine.address)
     tick_until(obs, lambda: bool(ctl.engine_health), what="/health")
     assert ctl.engine_page() == f"http://{engine.address}/"
