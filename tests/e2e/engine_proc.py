@@ -100,14 +100,18 @@ class EngineProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
 
-    # -- HTTP over TCP ---------------------------------------------------------------------------
+    # -- HTTP over TCP, with the install's token -------------------------------------------------
     def call(self, method: str, route: str, body: Any = None, *,
              timeout_s: float = 60) -> tuple[int, dict[str, str], bytes]:
         host, port = self.tcp.rsplit(":", 1)
         conn = http.client.HTTPConnection(host, int(port), timeout=timeout_s)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        token_file = self.workdir / "data" / "api-token"  # a program on TCP sends the install's token
+        if token_file.exists():
+            headers["Authorization"] = "Bearer " + token_file.read_text().strip()
         try:
             payload = None if body is None else json.dumps(body).encode()
-            conn.request(method, route, payload, {"Content-Type": "application/json"} if payload else {})
+            conn.request(method, route, payload, headers)
             resp = conn.getresponse()
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
         finally:
