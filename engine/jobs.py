@@ -165,8 +165,8 @@ class Job:
                 yield self._chunks[i]
                 i += 1
             if self.done:
-                if self.error is not None and self.state != "done":
-                    raise self.error
+                if self.state != "done":
+                    raise self.error or EngineError(f"the job ended {self.state}")
                 return
             await self._changed.wait()
 

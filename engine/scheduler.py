@@ -108,13 +108,16 @@ class Scheduler:
             task.add_done_callback(self._tasks.discard)
 
     async def _run(self, job: Job) -> None:
+        crash = ""
         try:
             await self._runner(job)
-        except Exception:  # the runner finishes the job itself; this is a last guard
+        except Exception as exc:  # the runner finishes the job itself; this is a last guard
+            crash = type(exc).__name__
             _LOGGER.exception("Job %s crashed", job.id[:8])
         finally:
-            if not job.done:
-                job.finish("failed")
+            if not job.done:  # never "failed" without a reason: clients would take it for success
+                job.finish("failed", EngineError(
+                    f"synthesis stopped unexpectedly ({crash or 'cancelled'}); the engine log has details"))
             self._running -= 1
             self.completed += 1
             if self._in_flight.get(job.key) is job:

@@ -25,7 +25,8 @@ async def read_event(resp: aiohttp.ClientResponse, *, timeout: float = 10.0) -> 
 
 async def test_say_with_a_listener_plays_a_fetchable_job(start_engine: Any) -> None:
     running = await start_engine()
-    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
+    async with aiohttp.ClientSession(headers=running.headers) as http, \
+            http.get(f"{running.url}/v1/subscribe") as sub:
         assert sub.headers["Content-Type"].startswith("application/x-ndjson")
         hello = await read_event(sub)
         assert hello["type"] == "hello" and hello["listeners"] == 1
@@ -42,7 +43,7 @@ async def test_say_with_a_listener_plays_a_fetchable_job(start_engine: Any) -> N
 
 async def test_say_without_listeners_waits_for_one(start_engine: Any) -> None:
     running = await start_engine()
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=running.headers) as http:
         async with http.post(f"{running.url}/v1/say", json={"text": "Queued for later"}) as r:
             reply = await r.json()
         assert r.status == 202 and reply["listeners"] == 0 and reply["queued"] == 1
@@ -57,7 +58,7 @@ async def test_heartbeats_flow_and_every_listener_gets_each_part(
         start_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(http_events, "HEARTBEAT_S", 0.2)
     running = await start_engine()
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=running.headers) as http:
         async with http.get(f"{running.url}/v1/subscribe") as a, http.get(f"{running.url}/v1/subscribe") as b:
             await read_event(a)
             await read_event(b)
@@ -86,7 +87,8 @@ async def test_bad_say_requests_get_a_clear_error_and_queue_nothing(
     start_engine: Any, body: Any, status: int, code: str
 ) -> None:
     running = await start_engine()
-    async with aiohttp.ClientSession() as http, http.post(f"{running.url}/v1/say", json=body) as r:
+    async with aiohttp.ClientSession(headers=running.headers) as http, \
+            http.post(f"{running.url}/v1/say", json=body) as r:
         assert r.status == status
         assert (await r.json())["error"]["code"] == code
     assert len(running.app[HUB_KEY].queue) == 0
@@ -94,7 +96,8 @@ async def test_bad_say_requests_get_a_clear_error_and_queue_nothing(
 
 async def test_the_websocket_example_can_make_the_stream_speak(start_engine: Any) -> None:
     running = await start_engine()
-    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
+    async with aiohttp.ClientSession(headers=running.headers) as http, \
+            http.get(f"{running.url}/v1/subscribe") as sub:
         await read_event(sub)
         async with http.ws_connect(f"{running.url}/ws") as ws:
             await ws.send_json({"type": "say", "text": "Hello from the websocket"})
@@ -111,6 +114,7 @@ async def test_the_websocket_example_can_make_the_stream_speak(start_engine: Any
 async def test_shutdown_ends_open_subscriptions(tmp_path: Any) -> None:
     from aiohttp import web
 
+    from engine.http.auth import TOKEN_KEY
     from engine.server import create_app, start_sites
     from tests.conftest import make_config
 
@@ -119,10 +123,25 @@ async def test_shutdown_ends_open_subscriptions(tmp_path: Any) -> None:
     runner = web.AppRunner(app, shutdown_timeout=30)
     await runner.setup()
     bound = await start_sites(runner, cfg)
-    async with aiohttp.ClientSession() as http, http.get(f"http://{bound['tcp']}/v1/subscribe") as sub:
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {app[TOKEN_KEY]}"}) as http, \
+            http.get(f"http://{bound['tcp']}/v1/subscribe") as sub:
         await read_event(sub)
         loop = asyncio.get_running_loop()
         started = loop.time()
         await asyncio.wait_for(runner.cleanup(), 10)
         assert loop.time() - started < 5  # not the 30 s shutdown timeout
         assert await asyncio.wait_for(sub.content.read(), 5) == b""
+
+
+async def test_the_websocket_says_error_not_end_when_a_job_crashes(
+        start_engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    running = await start_engine()
+
+    async def crash(*_args: Any) -> Any:
+        raise RuntimeError("a bug in the router")
+
+    monkeypatch.setattr(running.engine.router, "run", crash)
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{running.url}/ws") as ws:
+        await ws.send_json({"type": "tts", "text": "This will crash."})
+        reply = await asyncio.wait_for(ws.receive_json(), 10)
+    assert reply["type"] == "error" and "RuntimeError" in reply["message"]

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from engine.errors import Busy, Expired
+from engine.errors import Busy, EngineError, Expired
 from engine.jobs import Job, SynthesisRequest
 from engine.scheduler import Scheduler
 
@@ -112,3 +112,17 @@ async def test_identical_requests_in_flight_share_one_job() -> None:
 
 async def _collect(j: Job) -> bytes:
     return b"".join([c async for c in j.chunks()])
+
+
+async def test_a_crashed_job_fails_with_a_reason_its_listeners_receive() -> None:
+    async def crash(job: Job) -> None:
+        raise RuntimeError("boom")
+
+    scheduler = Scheduler(crash, max_concurrent=1, max_queued=4)
+    job = scheduler.submit(Job(SynthesisRequest("hello"), "key"))
+    await asyncio.wait_for(job.wait_begun(), 5)
+    assert job.state == "failed" and job.error is not None and "RuntimeError" in job.error.message
+    with pytest.raises(EngineError, match="stopped unexpectedly"):
+        async for _ in job.chunks():
+            pass
+    await scheduler.close()
