@@ -148,6 +148,10 @@ class EngineClient:
             self._token = engine_token.read_token()
         return self._token
 
+    def forget_token(self) -> None:
+        """The engine refused the token (or its absence): read the file again next time."""
+        self._token = None
+
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
         if self.address.is_unix:
             return _UnixConnection(self.address.path, timeout=timeout, owner_uid=self.socket_owner)

@@ -158,6 +158,8 @@ class EngineLink:
                 reason, status = "the engine closed the event stream", 0
             except EngineRefused as exc:
                 reason, status = str(exc), exc.status
+                if exc.code == "token_required":
+                    self.client.forget_token()  # read the engine's token file again next time
             except EngineClientError as exc:
                 reason, status = str(exc), 0
             except Exception as exc:  # a bug: logged, and the subscription is opened again

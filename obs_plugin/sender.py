@@ -142,6 +142,9 @@ class Sender:
         try:
             reply = self.client.request_json("POST", "/v1/events", item.to_dict())
         except EngineRefused as exc:
+            if exc.code == "token_required":  # the token may appear or change: read it again, wait
+                self.client.forget_token()
+                return True
             if exc.status >= 500:
                 return True  # busy or failing for now: the event waits
             _LOGGER.warning("The engine refused %s announcement %r: %s", item.source, item.text[:60], exc)
