@@ -206,6 +206,11 @@ A binding is an OBS hotkey array, e.g. `"hotkey_announce_1": [{"key": "OBS_KEY_F
 3. `autostart_engine`: when no engine answers, the plugin runs
    `<repo>/.venv/bin/python -m engine serve` (`<repo>` = the folder above `obs_plugin/`), logging to
    `<tempdir>/streamer-tts-engine-<obs pid>.log`, and stops it when the script unloads.
+4. Over TCP the engine wants its per-install token for events, controls, playback reports and the
+   subscription: the plugin reads it from `~/.local/share/streamer-tts/api-token` (the engine's
+   default `data_dir`) and sends it as `Authorization: Bearer ...`; the Unix socket needs none.
+   The token is never stored in OBS's settings (scene collections get shared) and never logged.
+   Without it the status line shows the subscription REFUSED and events wait in the outbox.
 
 ## Status line
 
