@@ -154,6 +154,9 @@ def _lines() -> list[HostileLine]:
     kaomoji = Expect(max_seconds=5.0, refused=(*NON_LATIN_REFUSALS, "nothing_to_speak"))
     out += [HostileLine("emoticons and kaomoji", t, kaomoji) for t in [
         "ー", ":3", "¯\\_(ツ)_/¯", "(╯°□°)╯︵ ┻━┻", "ʕ•ᴥ•ʔ", "( ͡° ͜ʖ ͡°)", "xD", "<3", "T_T", "owo", "UwU"]]
+    rare = Expect(max_seconds=8.0, refused=(*NON_LATIN_REFUSALS, "nothing_to_speak"))
+    out += [HostileLine("rare scripts and letters", t, rare) for t in [
+        "ꝏ", "ꞵ", "ꜝ", "ꝏꝏꝏ ꞵ", "ᚠᚢᚦ", "ሰላም", "བོད", "𐌰𐌱", "ᐊᐃ", "ꙮ", "ǃ", "ʕ ʖ ʔ"]]
     out += [HostileLine("Japanese", t, other) for t in [
         "こんにちは", "ありがとうございます", "草", "ｗｗｗｗｗｗ", "日本語のテキストです", "カタカナ",
         "おはよう！！！", "すごい😀", "配信ありがとう 666", "ｺﾝﾆﾁﾊ"]]
