@@ -70,6 +70,8 @@ class AudioCache:
         self.redis = (RedisTier(config.redis_url, ttl_seconds=config.ttl_seconds,
                                 timeout_s=config.redis_timeout_s) if config.redis_url else None)
         self._wake = asyncio.Event()
+        self._checking = asyncio.Lock()
+        """One round of upkeep at a time (the periodic one and any caller's)."""
         self._task: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
@@ -97,6 +99,10 @@ class AudioCache:
     async def check(self) -> None:
         """One round of upkeep: open a disk tier that failed, rebuild a corrupt index, sweep
         stray files and expired clips (bounded), and ask a failing Redis again."""
+        async with self._checking:
+            await self._check()
+
+    async def _check(self) -> None:
         disk = self.disk
         if disk is None:
             await self._open_disk()

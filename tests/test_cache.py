@@ -4,22 +4,27 @@ test_cache_redis.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 from engine.cache import AudioCache, cache_key
 from engine.cache_disk import ClipCache
 from engine.cache_memory import MemoryTier
 from engine.config import CacheConfig
+from tests.edge_fake import edge_url, point_edge_tts_at, refusing_port
 
 CLIP = os.urandom(96_000)  # one second of output PCM
 
 
 def key(text: str, **kw: str) -> str:
-    base = {"backend": "piper", "voice": "v", "identity": "model-1"}
+    base: dict[str, Any] = {"backend": "piper", "voice": "v", "identity": "model-1"}
     base.update(kw)
     return cache_key(text=text, **base)
 
@@ -136,3 +141,28 @@ async def test_tiers_a_disk_hit_is_verified_once_then_served_from_memory(tmp_pat
         assert status["memory"]["entries"] == 1 and status["entries"] == 1
     finally:
         await again.close()
+
+
+async def test_with_edge_down_a_repeated_chat_line_is_a_hit_on_the_backend_that_serves(
+        start_engine: Any) -> None:
+    """Chat routed to Edge, Edge down (its breaker opens), Piper serving: the lookup uses the
+    key of the backend that will actually serve, so the repeat is a cache hit."""
+    with refusing_port() as port, point_edge_tts_at(edge_url(port)):
+        engine = await start_engine(tts={
+            "primary_backend": "piper", "routing": {"chat": "edge"},
+            "backends": {"edge": {"enabled": True, "connect_timeout_s": 1.0}}})
+        seen = [await _say(engine, "Is the stream offline?") for _ in range(3)]
+    assert [(s["backend"], s["cached"]) for s in seen] == [
+        ("piper", "false"), ("piper", "true"), ("piper", "true")]
+    assert seen[0]["skipped"] == [{"backend": "edge", "reason": "failed: connect refused"}]
+    [skip] = seen[1]["skipped"]  # the hit says why Edge did not serve, as a synthesis would
+    assert skip["backend"] == "edge" and skip["reason"].startswith("breaker open")
+    assert seen[1]["audio"] == seen[0]["audio"]
+
+
+async def _say(engine: Any, text: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{engine.url}/v1/synthesize", json={"text": text, "format": "pcm"}) as resp:
+        assert resp.status == 200, await resp.text()
+        return {"backend": resp.headers["X-TTS-Backend"], "cached": resp.headers["X-TTS-Cached"],
+                "skipped": json.loads(resp.headers["X-TTS-Skipped"]), "audio": await resp.read()}
