@@ -36,6 +36,7 @@ SYSTEM_PACKAGES = {
     "promtool": ["prometheus"],  # `promtool check metrics` on the engine's /metrics (tests/test_metrics.py)
     "chromium": ["chromium", "fonts-noto-cjk"],  # dashboard/overlay tests; CJK captions
     "chromedriver": ["chromium-driver"],
+    "redis-server": ["redis-server"],  # the shared cache tier's tests (tests/test_cache_redis.py)
 }
 SYSTEM_EXTRA = ["libgl1-mesa-dri"]
 """Software OpenGL for OBS under Xvfb."""
