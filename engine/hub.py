@@ -121,7 +121,8 @@ class Hub:
             return self._count_drop(Drop(event.id, _source(event), "", "duplicate event id", ""),
                                     quiet=True)
         if isinstance(event, Announcement):  # the streamer's own words: refuse loudly, never drop
-            normalize(event.text, max_chars=self.config.server.max_text_chars)
+            normalize(event.text, max_chars=self.config.server.max_text_chars,
+                      options=self.config.text.options(chat=False))
         result = self.pipeline.process(event, time.monotonic())
         if isinstance(result, Drop):
             if isinstance(event, Announcement):
@@ -155,7 +156,8 @@ class Hub:
 
     async def _prepare(self, u: Utterance) -> None:
         """Normalize the text and split it once; check an explicit voice or backend now."""
-        u.text = normalize(u.text, max_chars=self.config.server.max_text_chars)
+        u.text = normalize(u.text, max_chars=self.config.server.max_text_chars,  # one cap per message
+                           options=self.config.text.options(chat=u.priority == "chat"))
         u.parts = split_parts(u.text, max_chars=self.config.speech.max_part_chars)
         if u.voice or u.backend:
             request = self.engine.make_request({"text": u.parts[0], "voice": u.voice or None,
