@@ -174,27 +174,35 @@ class SpeechLog:
                               parts=int(event.get("parts", 1))))
 
     def _on_started(self, uid: str, event: dict[str, Any]) -> None:
-        part = int(event.get("part", 0))
         self._set_caption(Caption(0, True, str(event.get("text", "")), str(event.get("user", "")),
                                   str(event.get("source", "")), uid))
         out = self._recent.get(uid)
         if out is None:
             return
-        changes: dict[str, Any] = {"state": "playing"}
-        job = self._job(self._jobs.get((uid, part), ""))
-        if job is not None and part == 0:
-            meta = job.metadata()
-            changes.update(backend=meta.get("backend"), cached=bool(meta.get("cached")),
-                           first_audio_ms=meta.get("first_audio_ms"))
-        self._update(out, **changes)
+        self._update(out, state="playing", **self._job_facts(uid))
 
     def _on_ended(self, uid: str, part: int) -> None:
         if self.caption.utterance == uid:
             self._hide(uid)
-        self._jobs.pop((uid, part), None)
         out = self._recent.get(uid)
         if out is not None and part >= out.parts - 1 and out.state in ("queued", "playing"):
-            self._update(out, state="played")
+            self._update(out, state="played", **self._job_facts(uid))
+        if out is None or out.state == "played":
+            self._forget_jobs(uid)
+        elif part > 0:  # part 0's job stays: it tells the backend and the time to first audio
+            self._jobs.pop((uid, part), None)
+
+    def _job_facts(self, uid: str) -> dict[str, Any]:
+        """Backend, cache and time to first audio of the first part's job, once it has begun."""
+        out = self._recent.get(uid)
+        job = self._job(self._jobs.get((uid, 0), ""))
+        if out is None or out.backend is not None or job is None:
+            return {}
+        meta = job.metadata()
+        if meta.get("backend") is None:
+            return {}
+        return {"backend": meta["backend"], "cached": bool(meta.get("cached")),
+                "first_audio_ms": meta.get("first_audio_ms")}
 
     def _hide(self, uid: str) -> None:
         if self.caption.visible and self.caption.utterance == uid:

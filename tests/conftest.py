@@ -54,6 +54,17 @@ class RunningEngine:
         return f"http://{self.tcp}"
 
     @property
+    def token(self) -> str:
+        """The engine's per-install API token (``engine.http.auth``)."""
+        from engine.http.auth import TOKEN_KEY
+        return self.app[TOKEN_KEY]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What a TCP client sends to steer the engine: ``aiohttp.ClientSession(headers=...)``."""
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
     def engine(self) -> Any:
         from engine.server import ENGINE_KEY
         return self.app[ENGINE_KEY]

@@ -52,7 +52,8 @@ def chat(text: str, login: str = "viewer") -> dict[str, Any]:
 
 async def test_an_announcement_is_published_played_and_finished(start_engine: Any) -> None:
     running = await start_engine()
-    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
+    async with aiohttp.ClientSession(headers=running.headers) as http, \
+            http.get(f"{running.url}/v1/subscribe") as sub:
         body = announcement("Thanks for the raid, everyone!")
         async with http.post(f"{running.url}/v1/events", json=body) as resp:
             assert resp.status == 202, await resp.text()
@@ -73,7 +74,7 @@ async def test_an_announcement_is_published_played_and_finished(start_engine: An
 
 async def test_parts_follow_priority_and_reports(start_engine: Any) -> None:
     running = await start_engine(**CHAT_ALL, speech={"outstanding_parts": 1})
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=running.headers) as http:
         # queued before anyone listens: nothing is published yet
         for body in (chat("first chat line here"), chat("second chat line", "other"),
                      announcement("An announcement jumps the queue.")):
@@ -91,7 +92,7 @@ async def test_parts_follow_priority_and_reports(start_engine: Any) -> None:
 
 async def test_nothing_speakable_is_refused_and_filtered_chat_says_why(start_engine: Any) -> None:
     running = await start_engine()
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=running.headers) as http:
         async with http.post(f"{running.url}/v1/events", json=announcement("?!")) as resp:
             assert resp.status == 400
             assert (await resp.json())["error"]["message"]
@@ -104,7 +105,8 @@ async def test_nothing_speakable_is_refused_and_filtered_chat_says_why(start_eng
 
 async def test_skip_clear_and_pause(start_engine: Any) -> None:
     running = await start_engine(**CHAT_ALL, speech={"outstanding_parts": 1})
-    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
+    async with aiohttp.ClientSession(headers=running.headers) as http, \
+            http.get(f"{running.url}/v1/subscribe") as sub:
         async with http.post(f"{running.url}/v1/control", json={"command": "pause"}) as resp:
             assert (await resp.json())["paused"] is True
         for i in range(3):
@@ -127,7 +129,7 @@ async def test_skip_clear_and_pause(start_engine: Any) -> None:
 
 async def test_muting_a_user_removes_their_lines_at_once(start_engine: Any) -> None:
     running = await start_engine(**CHAT_ALL)
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=running.headers) as http:
         for text in ("spam one here", "spam two here"):
             async with http.post(f"{running.url}/v1/events", json=chat(text, "troll")):
                 pass
@@ -147,14 +149,14 @@ async def test_unfinished_announcements_come_back_after_a_restart(tmp_path: Path
             "Here comes the second sentence of it, which is also long enough. "
             "And this third sentence ends the announcement for tonight.")
     body = announcement(text)
-    async with (running_engine(config) as first, aiohttp.ClientSession() as http,
+    async with (running_engine(config) as first, aiohttp.ClientSession(headers=first.headers) as http,
                 http.get(f"{first.url}/v1/subscribe") as sub):
         async with http.post(f"{first.url}/v1/events", json=body) as resp:
             assert resp.status == 202
         event = await next_event(sub)
         assert event["parts"] >= 2
         await play_through(http, first.url, event)  # part 0 played, then OBS goes away
-    async with (running_engine(config) as second, aiohttp.ClientSession() as http,
+    async with (running_engine(config) as second, aiohttp.ClientSession(headers=second.headers) as http,
                 http.get(f"{second.url}/v1/subscribe") as sub):
         event = await next_event(sub)
         assert event["utterance"] == body["id"] and event["part"] == 1

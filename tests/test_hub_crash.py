@@ -16,12 +16,20 @@ from pathlib import Path
 
 import aiohttp
 
+from engine.http.auth import read_token
 from tests.test_hub import next_event, play_through
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = ("Thank you so much for the donation, it means a lot to all of us here. "
         "Every single dollar goes straight into making this stream even better for you. "
         "And now back to the game we were playing before this lovely interruption.")
+
+
+def token_headers(workdir: Path) -> dict[str, str]:
+    """The bearer header of the engine in ``workdir`` (its token is made at its first start)."""
+    token = read_token(workdir / "data")
+    assert token is not None, "the engine made no API token"
+    return {"Authorization": f"Bearer {token}"}
 
 
 @contextmanager
@@ -52,7 +60,8 @@ def engine_process(workdir: Path) -> Iterator[tuple[subprocess.Popen[str], str]]
 async def test_sigkill_mid_announcement_loses_nothing(tmp_path: Path) -> None:
     body = {"type": "announcement", "source": "hotkey", "id": uuid.uuid4().hex, "text": TEXT}
     with engine_process(tmp_path) as (proc, url):
-        async with aiohttp.ClientSession() as http, http.get(f"{url}/v1/subscribe") as sub:
+        async with aiohttp.ClientSession(headers=token_headers(tmp_path)) as http, \
+                http.get(f"{url}/v1/subscribe") as sub:
             async with http.post(f"{url}/v1/events", json=body) as resp:
                 assert resp.status == 202  # acknowledged only once it is on disk
             first = await next_event(sub)
@@ -63,7 +72,8 @@ async def test_sigkill_mid_announcement_loses_nothing(tmp_path: Path) -> None:
             os.kill(proc.pid, signal.SIGKILL)
             await asyncio.to_thread(proc.wait, 10)
     with engine_process(tmp_path) as (proc, url):
-        async with aiohttp.ClientSession() as http, http.get(f"{url}/v1/subscribe") as sub:
+        async with aiohttp.ClientSession(headers=token_headers(tmp_path)) as http, \
+                http.get(f"{url}/v1/subscribe") as sub:
             parts = []
             while True:
                 event = await next_event(sub)

@@ -27,7 +27,8 @@ async def call(engine: RunningEngine, method: str, route: str, body: Any = None,
     data = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(timeout=timeout) as s, \
-            s.request(method, engine.url + route, data=data, headers=headers or {}) as r:
+            s.request(method, engine.url + route, data=data,
+                      headers={**engine.headers, **(headers or {})}) as r:
         raw = await r.content.read(65536) if route == "/v1/subscribe" and r.status == 200 else await r.read()
         try:
             return r.status, json.loads(raw.splitlines()[0] if route == "/v1/subscribe" else raw)
@@ -123,7 +124,7 @@ async def test_voice_paths_are_refused_alike_and_quickly_and_never_reach_piper(s
     assert len(replies) == 1, replies  # an existing file and a missing one look the same
     status, code, message = replies.pop()
     assert status == 400 and code == "bad_request" and "not a file path" in message
-    async with aiohttp.ClientSession() as s, s.ws_connect(engine.url + "/ws") as ws:
+    async with aiohttp.ClientSession(headers=engine.headers) as s, s.ws_connect(engine.url + "/ws") as ws:
         for voice in ("/etc/passwd", "/proc/kmsg"):
             await ws.send_json({"type": "tts", "text": "hi", "voice": voice})
             err = await ws.receive_json(timeout=5)
@@ -167,7 +168,7 @@ async def test_malformed_bodies_get_a_json_4xx_on_every_endpoint(start_engine: A
 
 async def test_malformed_websocket_messages_are_answered_and_the_socket_stays_open(start_engine: Any) -> None:
     engine = await start_engine()
-    async with aiohttp.ClientSession() as s, s.ws_connect(engine.url + "/ws") as ws:
+    async with aiohttp.ClientSession(headers=engine.headers) as s, s.ws_connect(engine.url + "/ws") as ws:
         for body in [b for b in MALFORMED if b"format" not in b and b"input" not in b]:
             for kind in ("tts", "say"):
                 text = body.decode("utf-8", "replace")
@@ -235,7 +236,7 @@ async def test_clients_that_hang_up_mid_stream_log_no_warning(
                                                        json={"text": long_text + fmt, "format": fmt}) as r:
             await r.content.read(100)  # the first bytes, then hang up mid-stream
             r.close()
-    async with aiohttp.ClientSession() as s, s.ws_connect(engine.url + "/ws") as ws:
+    async with aiohttp.ClientSession(headers=engine.headers) as s, s.ws_connect(engine.url + "/ws") as ws:
         await ws.send_json({"type": "tts", "text": long_text + "ws"})
         await ws.receive(timeout=30)
     for _ in range(300):  # until the engine has written into the closed connections

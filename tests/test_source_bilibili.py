@@ -285,7 +285,8 @@ async def test_a_danmu_is_spoken_by_a_running_engine(fake: FakeBilibili, start_e
                "account_api_base": fake.base, "tls": False, "fallback_url": "", "gift_merge_s": 0.2}
     running = await start_engine(chat={"mode": "all", "user_cooldown_s": 0},
                                  sources={"bilibili": options})
-    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
+    async with aiohttp.ClientSession(headers=running.headers) as http, \
+            http.get(f"{running.url}/v1/subscribe") as sub:
         await asyncio.wait_for(fake.authed.wait(), 10)
         await fake.send([danmu("hello from bilibili", uname="viewer")])
         play = await next_play(sub)

@@ -262,7 +262,8 @@ async def test_chat_and_a_super_chat_are_spoken_by_a_running_engine(
     options = {"enabled": True, "video_id": VIDEO_ID, "api_base": fake.base, "min_poll_s": 0.05}
     running = await start_engine(chat={"mode": "all", "user_cooldown_s": 0},
                                  sources={"youtube": options})
-    async with aiohttp.ClientSession() as http, http.get(f"{running.url}/v1/subscribe") as sub:
+    async with aiohttp.ClientSession(headers=running.headers) as http, \
+            http.get(f"{running.url}/v1/subscribe") as sub:
         await until(lambda: len(fake.chat_requests()) >= 2, what="polling")
         fake.add(item("textMessageEvent", author("viewer"), messageText="hello from youtube"))
         fake.add(item("superChatEvent", author("Fan"), amountMicros="5000000", currency="USD",

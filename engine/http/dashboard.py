@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
+import uuid
 from pathlib import Path
 
 from aiohttp import web
 
 from ..errors import BadRequest
-from ..pipeline.events import Announcement
+from ..speech.split import split_parts
+from ..speech.utterance import Utterance
 from . import auth
-from .events import _accepted
 from .keys import HUB_KEY
 
 _LOGGER = logging.getLogger(__name__)
@@ -67,12 +69,27 @@ async def recent(request: web.Request) -> web.Response:
 
 
 async def replay(request: web.Request) -> web.Response:
+    """The last played message again, first among announcements. Deliberate, so the queue's
+    dedupe by text (which would drop it within its window) is not applied; it is journaled like
+    any announcement."""
     hub = request.app[HUB_KEY]
     last = hub.log.last_played()
     if last is None or not last.text:
         raise BadRequest("nothing has been played yet, so there is nothing to replay")
+    speech = hub.config.speech
+    u = Utterance(id=uuid.uuid4().hex, text=last.text, priority="announcement", source="replay",
+                  parts=split_parts(last.text, max_chars=speech.max_part_chars), kind="replay",
+                  deadline=(time.time() + speech.announcement_deadline_s
+                            if speech.announcement_deadline_s else None))
+    if hub.journal is not None:
+        hub.journal.add(u)
+    hub.queue.requeue(u)
+    hub.log.queued(u)
+    hub.stage.wake()
     _LOGGER.info("Replaying the last message from %s", last.source or "?")
-    return await _accepted(hub, Announcement(text=last.text, source="api"))
+    return web.json_response({"id": u.id, "accepted": True, "parts": len(u.parts),
+                              "queued": len(hub.queue), "listeners": hub.stage.listeners},
+                             status=202)
 
 
 def setup(app: web.Application) -> None:

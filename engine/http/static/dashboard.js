@@ -152,10 +152,15 @@ function renderStatus(s) {
     `⚠ ${a.message}`)));
   if (!alerts.length) $("alerts-list").append(el("li", { class: "muted" }, "None"));
   const cost = s.cost || {};
+  const money = (v) => (v === null || v === undefined ? null : `${cost.currency || ""}${Number(v).toFixed(3)}`);
   const parts = [];
   if (cost.power_w !== undefined && cost.power_w !== null) parts.push(`${Number(cost.power_w).toFixed(0)} W now`);
-  if (cost.today_kwh !== undefined) parts.push(`${Number(cost.today_kwh).toFixed(3)} kWh today`);
-  if (cost.today_cost !== undefined && cost.today_cost !== null) parts.push(`cost today ${Number(cost.today_cost).toFixed(3)}`);
+  if (cost.energy_today_kwh !== undefined) parts.push(`${Number(cost.energy_today_kwh).toFixed(3)} kWh today`);
+  if (money(cost.cost_today)) parts.push(`${money(cost.cost_today)} today`);
+  if (money(cost.cost_per_day_projected)) parts.push(`~${money(cost.cost_per_day_projected)}/day`);
+  for (const [name, b] of Object.entries(cost.backends || {})) {
+    if (money(b.cost_per_1000_messages)) parts.push(`${name}: ${money(b.cost_per_1000_messages)} per 1000 messages`);
+  }
   $("cost").textContent = parts.join(" · ");
 }
 
