@@ -95,7 +95,7 @@ def _cache(cache: dict[str, Any]) -> Iterator[Metric]:
 
 
 def _backends(backends: dict[str, Any]) -> Iterator[Metric]:
-    outcomes = CounterMetricFamily("tts_backend_attempts", "Backend attempts by outcome",
+    outcomes = CounterMetricFamily("tts_backend_requests", "Backend attempts by outcome",
                                    labels=["backend", "outcome"])
     up = GaugeMetricFamily("tts_backend_available", "1 if the backend can take work", labels=["backend"])
     for name, b in sorted(backends.items()):

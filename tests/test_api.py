@@ -92,17 +92,6 @@ async def test_wav_and_pcm_formats_and_jobs(start_engine: Any) -> None:
     assert meta["state"] == "done" and meta["backend"] == "piper"
 
 
-async def test_openai_compatible_speech(start_engine: Any) -> None:
-    engine = await start_engine()
-    req = {"model": "tts-1", "input": "Hello from the OpenAI route.", "voice": "alloy"}
-    status, headers, body = await post(engine, "/v1/audio/speech", {**req, "response_format": "wav"})
-    assert status == 200 and body[:4] == b"RIFF" and headers["Content-Type"] == "audio/wav"
-    status, _, pcm = await post(engine, "/v1/audio/speech", {**req, "response_format": "pcm"})
-    assert status == 200 and pcm == body[44:]
-    status, _, err = await post(engine, "/v1/audio/speech", {**req, "response_format": "mp3"})
-    assert status == 400 and b"use wav or pcm" in err
-
-
 async def test_websocket_of_the_user_guide(start_engine: Any) -> None:
     engine = await start_engine()
     async with aiohttp.ClientSession() as s, s.ws_connect(engine.url + "/ws") as ws:
@@ -207,7 +196,7 @@ async def test_voices_and_health(start_engine: Any) -> None:
     text = metrics.decode()
     assert status == 200 and 'tts_backend_requests_total{backend="piper",outcome="served"} 1.0' in text
     assert 'tts_time_to_first_audio_seconds_count{backend="piper",cached="false"} 1.0' in text
-    assert "tts_queue_waiting 0.0" in text
+    assert 'tts_queue_length{queue="synthesis"} 0.0' in text
 
 
 async def _get(engine: RunningEngine, route: str) -> tuple[int, bytes]:
