@@ -172,6 +172,9 @@ class TtsConfig:
         lang: dict(voices) for lang, voices in DEFAULT_LANGUAGES.items()})
     """Language code -> backend name -> the voice that speaks it (``DEFAULT_LANGUAGES`` merged
     with the file's ``tts.languages``)."""
+    openai_voices: dict[str, str] = field(default_factory=dict)
+    """``POST /v1/audio/speech``: voice name (OpenAI's ``alloy`` ... ``verse``, or any alias) ->
+    our voice. OpenAI's names not listed here speak with the default voice."""
     missing_language_voice: str = field(default="skip", metadata={"choices": ("skip", "default")})
     """No backend has a voice for a message's language: ``skip`` refuses it with the reason and
     how to get a voice; ``default`` reads it with the default voice anyway."""

@@ -1,4 +1,5 @@
-"""HTTP routes: synthesis (framed stream, WAV, raw PCM), jobs, voices, health, OpenAI speech."""
+"""HTTP routes: synthesis (framed stream, WAV, raw PCM), jobs, voices, health (OpenAI's speech
+route is ``engine.http.openai``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aiohttp import web
 from . import audio, framing
 from .errors import BadRequest, EngineError
 from .jobs import Job
-from .server import BOUND_KEY, CONFIG_KEY, ENGINE_KEY, error_response
+from .server import BOUND_KEY, CONFIG_KEY, ENGINE_KEY
 
 FORMATS = ("frames", "wav", "pcm")
 
@@ -179,26 +180,6 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 
 
-async def openai_speech(request: web.Request) -> web.StreamResponse:
-    """OpenAI-compatible ``POST /v1/audio/speech``: ``model`` picks the backend when it names
-    one of ours (``tts-1`` and other OpenAI names use the default order)."""
-    data = await read_json(request)
-    fmt = data.get("response_format", "wav")
-    if not isinstance(fmt, str) or fmt not in ("wav", "pcm"):
-        shown = repr(fmt[:40]) if isinstance(fmt, str) else type(fmt).__name__
-        return error_response(400, "unsupported_format",
-                              f"response_format {shown} is not supported; use wav or pcm")
-    engine = request.app[ENGINE_KEY]
-    model = data.get("model")
-    backend = model if isinstance(model, str) and model in engine.backends else None
-    voice = data.get("voice")
-    if isinstance(voice, str) and voice in ("alloy", "echo", "fable", "onyx", "nova", "shimmer"):
-        voice = None  # OpenAI's voice names: speak with the default voice
-    job = await started(await submit(request, {"text": data.get("input"), "voice": voice,
-                                               "backend": backend, "priority": "event"}))
-    return await stream_audio(request, job, wav=fmt == "wav")
-
-
 def setup(app: web.Application) -> None:
     app.router.add_post("/v1/synthesize", synthesize)
     app.router.add_post("/v1/jobs", create_job)
@@ -207,4 +188,3 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/v1/voices", voices)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
-    app.router.add_post("/v1/audio/speech", openai_speech)

@@ -156,8 +156,7 @@ class _ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 def create_app(config: EngineConfig, *, engine: Engine | None = None) -> web.Application:
     """The application; it starts and stops its own ``Engine`` unless one is given."""
     from . import routes, ws
-    from .http import events, monitor
-    from .http import auth, dashboard, overlay, settings_api
+    from .http import events, monitor, openai
 
     limits = config.server
     handler_args = {  # per connection: idle/unfinished-head timeout, header caps, quiet client faults
@@ -172,13 +171,10 @@ def create_app(config: EngineConfig, *, engine: Engine | None = None) -> web.App
     app[BOUND_KEY] = {}
     app.cleanup_ctx.append(_engine_ctx(engine))
     routes.setup(app)
+    openai.setup(app)  # POST /v1/audio/speech, OpenAI-compatible
     ws.setup(app)
     events.setup(app)
     monitor.setup(app)  # /v1/status, /v1/history; starts after the hub
-    auth.setup(app)  # the per-install token (steering, announcement readers); before the next
-    dashboard.setup(app)  # /, /static, /v1/recent, /v1/replay
-    overlay.setup(app)  # /overlay, /v1/captions
-    settings_api.setup(app)  # /v1/settings; merges <data_dir>/config.local.yaml
     return app
 
 
