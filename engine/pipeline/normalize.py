@@ -1,10 +1,11 @@
 """Chat text made speakable: one deterministic pass in front of every backend and the cache key.
 
-Order matters for idempotence (``normalize_text(normalize_text(x)) == normalize_text(x)``):
-structural clean-up first (controls, invisible characters, entities, markup, zalgo, NFKC), then
-the lexical steps that only add plain words surrounded by spaces (``link``, emoji names, numbers),
-then the repeat collapsing and the cap on spoken seconds. Nothing here raises; deciding that the
-result has nothing to speak is ``engine.text``'s job.
+Order matters for idempotence (``normalize_text(normalize_text(x)) == normalize_text(x)``, a
+hypothesis property in tests/test_normalize.py): first every step that deletes or folds
+characters (controls and invisible characters, character references, zalgo, NFKC, repeated
+characters, markup), then the lexical steps that only add plain words between spaces (``link``,
+chat slang, long numbers, emoji names), then repeated words and the cap on spoken seconds.
+Nothing here raises; deciding that the result has nothing to speak is ``engine.text``'s job.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from functools import lru_cache
 import emoji
 
 LATIN_CHARS_PER_SECOND = 15.0
-"""Speaking rate assumed for alphabetic scripts, digits, spaces and punctuation (characters/s)."""
+"""Speaking rate assumed for alphabetic scripts, spaces and punctuation (characters/s)."""
 CJK_CHARS_PER_SECOND = 5.0
-"""Speaking rate assumed for Han, kana and Hangul (characters/s)."""
+"""Speaking rate assumed for Han, kana, Hangul and digits (characters/s)."""
 MAX_MARKS = 2
 """Combining marks kept per base character (after canonical decomposition); more is zalgo."""
 MAX_RUN = 2
@@ -59,7 +60,6 @@ _ZH_SLANG = ((re.compile(r"(?<![\d.,])6{3,}(?![\d.,])"), "六六六"),
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
 _CJK_CLASS = (r"\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
               r"\U00020000-\U0003134f")
-_CJK = re.compile(f"[{_CJK_CLASS}]")
 _SLOW = re.compile(rf"[{_CJK_CLASS}\d]")
 """Characters estimated at ``CJK_CHARS_PER_SECOND``: CJK, and digits (a digit is a word or more)."""
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]{0,200}(?:\x07|\x1b\\)?")
@@ -91,7 +91,7 @@ def normalize_text(text: str, options: NormalizeOptions | None = None) -> str:
     opts = options or NormalizeOptions()
     text = _strip_invisible(_ANSI.sub(" ", text))
     text = unicodedata.normalize("NFKD", text)
-    text = unicodedata.normalize("NFKD", _ENTITY.sub(_entity, text))
+    text = unicodedata.normalize("NFKD", _ENTITY.sub(_entity, text))  # "&#xFF21;" is "Ａ" is "A"
     text = _drop_loose_marks(unicodedata.normalize("NFKC", _limit_marks(text)))
     text = _OTHER_DIGIT.sub(lambda m: str(unicodedata.digit(m.group())), text)
     text = _CJK_RUN.sub(r"\1" * MAX_CJK_RUN, _RUN.sub(r"\1" * MAX_RUN, text))
@@ -242,13 +242,13 @@ def _emoji(text: str, opts: NormalizeOptions, lang: str) -> str:
     joiners become spaces."""
     seen: set[str] = set()
 
-    def replace(chars: str, data: dict[str, str]) -> str:
+    def name_once(chars: str, data: dict[str, str]) -> str:
         if opts.emoji != "name" or chars in seen or len(seen) >= opts.max_emoji_names:
             return " "
         seen.add(chars)
         return f" {_emoji_name(data, lang)} "
 
-    text = emoji.replace_emoji(text, replace=replace)
+    text = emoji.replace_emoji(text, replace=name_once)
     return text.replace(_ZWJ, " ")
 
 
