@@ -157,6 +157,7 @@ def create_app(config: EngineConfig, *, engine: Engine | None = None) -> web.App
     """The application; it starts and stops its own ``Engine`` unless one is given."""
     from . import routes, ws
     from .http import events, monitor, openai
+    from .http import auth, dashboard, overlay, settings_api
 
     limits = config.server
     handler_args = {  # per connection: idle/unfinished-head timeout, header caps, quiet client faults
@@ -175,6 +176,10 @@ def create_app(config: EngineConfig, *, engine: Engine | None = None) -> web.App
     ws.setup(app)
     events.setup(app)
     monitor.setup(app)  # /v1/status, /v1/history; starts after the hub
+    auth.setup(app)  # the per-install token (steering, announcement readers); before the next
+    dashboard.setup(app)  # /, /static, /v1/recent, /v1/replay
+    overlay.setup(app)  # /overlay, /v1/captions
+    settings_api.setup(app)  # /v1/settings; merges <data_dir>/config.local.yaml
     return app
 
 
