@@ -33,7 +33,7 @@ def decode(data: bytes, fmt: str) -> tuple[int, np.ndarray]:
     if fmt == "pcm":
         return encode.PCM_RATE, np.frombuffer(data, "<i2").astype(np.float32) / 32768
     parts, rate = [], 0
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), "r") as container:
         for frame in container.decode(audio=0):
             rate = frame.sample_rate
             samples = frame.to_ndarray().astype(np.float32)
@@ -73,7 +73,7 @@ async def test_default_format_is_mp3(start_engine: Any) -> None:
         body = await r.read()
         assert r.status == 200 and r.headers["Content-Type"] == "audio/mpeg"
         assert r.headers.get("Transfer-Encoding") == "chunked"
-    with av.open(io.BytesIO(body)) as container:
+    with av.open(io.BytesIO(body), "r") as container:
         assert container.format.name == "mp3" and container.streams.audio[0].codec_context.name in (
             "mp3", "mp3float")
 
