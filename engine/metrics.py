@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 _BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0)
 TRACKED_JOBS = 4096
 """Jobs awaiting their outcome at most (older ones are counted as they are pushed out)."""
+SWEEP_AT = 64
+"""Finished jobs are counted and let go once this many are tracked, so no job's audio is kept
+alive here between scrapes (the monitor also sweeps every sample)."""
 KNOWN_SOURCES = frozenset({"api", "hotkey", "scene", "test", "obs", "speakerbot"})
 """Sources that are not event sources of ``engine.sources`` but may name an utterance's origin."""
 _SKIP_CLASSES = (("rate limited", "rate_limited"), ("circuit", "breaker_open"), ("breaker", "breaker_open"),
@@ -67,9 +70,16 @@ class Metrics:
     def track(self, job: Job) -> None:
         """A new job (``Engine``): counted by outcome once it is done."""
         self._tracked[job.id] = job
+        if len(self._tracked) >= SWEEP_AT:
+            self.sweep()
         while len(self._tracked) > TRACKED_JOBS:
             _, old = self._tracked.popitem(last=False)
             self._count(old)
+
+    @property
+    def pending(self) -> int:
+        """Jobs tracked and not yet counted."""
+        return len(self._tracked)
 
     def note_source(self, job_id: str, source: str) -> None:
         """The hub published a job for an utterance from ``source`` (the speech stage's play event)."""

@@ -160,3 +160,25 @@ def test_history_memory_is_bounded(interval: float) -> None:
         history.add(Sample(float(i), None, None, 0, None, None, None, None, None))
     assert len(history) == history.capacity == 720
     assert history.since(1990.0)[0].t == 1990.0
+
+
+async def test_finished_jobs_are_counted_and_let_go_without_a_scrape(start_engine: Any) -> None:
+    running = await start_engine()
+    await running.app[MONITOR_KEY].close()  # no background sample: only the tracking itself sweeps
+    metrics, ids = running.engine.metrics, []
+    async with session(running) as http:
+        for i in range(70):  # distinct texts: 70 jobs, each synthesized or refused (busy)
+            async with http.post(f"{running.url}/v1/jobs", json={"text": f"Line {i}."}) as r:
+                assert r.status in (202, 503), await r.text()
+                if r.status == 202:
+                    ids.append((await r.json())["request_id"])
+    jobs = [running.engine.job(job_id) for job_id in ids]
+
+    async def all_done() -> None:
+        while not all(job is not None and job.done for job in jobs):
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(all_done(), 180)
+    assert metrics.pending < 70  # finished ones were counted as new ones came
+    metrics.sweep()
+    assert metrics.pending == 0 and sum(metrics.requests.values()) == 70

@@ -74,6 +74,7 @@ class Monitor:
         """Take one sample: energy, alerts and the history (the background task calls this)."""
         now_mono = time.monotonic()
         metrics = self.engine.metrics
+        metrics.sweep()  # count finished jobs and let their audio go
         p50 = metrics.latencies.percentile(0.5, since=self._last_mono)
         p95 = metrics.latencies.percentile(0.95, since=self._last_mono)
         p95_alert = metrics.latencies.percentile(0.95, since=now_mono - ALERT_LATENCY_WINDOW_S)
