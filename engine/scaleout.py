@@ -10,8 +10,9 @@ The user guide's horizontal scaling: engine instances behind nginx, distributed 
   Without ``--gpu``, ``/xtts/`` answers 404 ``no_gpu_pool`` instead of a CPU voice.
 - ``tts_hub`` (``--hub``, default the first instance): the speech hub, everything that queues,
   steers or reads announcements (``/v1/say``, ``/v1/events``, ``/v1/subscribe``, ``/v1/jobs``,
-  ``/ws``, the dashboard, ...). The hub serves it; the other instances are ``backup`` servers
-  that accept announcements only while the hub is down (see the README's "When one machine is
+  ``/ws``, the dashboard, ...). The hub serves it; one standby (the first other instance) is
+  its ``backup`` server and accepts announcements only while the hub is down. One standby, not
+  all: a resent id must reach the journal that knows it (see the README's "When one machine is
   not enough" for what that means for the queue and the journal).
 
 Every pool has passive health checks (``max_fails``/``fail_timeout``), keepalive connections,
@@ -53,7 +54,8 @@ class ScaleoutPlan:
     gpu: tuple[str, ...] = ()
     """The GPU (XTTS) pool, reached under ``/xtts/``; empty: none."""
     hub: str = ""
-    """The hub instance (OBS listens to it); empty: the first of ``instances``."""
+    """The hub instance (OBS listens to it); empty: the first of ``instances``. The first other
+    instance is its standby."""
     server_names: tuple[str, ...] = ()
     """Names besides the loopback names that clients may reach nginx by."""
     max_body_bytes: int = 65_536
@@ -76,6 +78,11 @@ class ScaleoutPlan:
     @property
     def hub_address(self) -> str:
         return self.hub or self.instances[0]
+
+    @property
+    def standby(self) -> str | None:
+        """Takes the hub's requests while the hub is down."""
+        return next((a for a in self.instances if a != self.hub_address), None)
 
 
 def parse_addresses(text: str, *, option: str) -> tuple[str, ...]:
@@ -151,11 +158,11 @@ def render(plan: ScaleoutPlan) -> str:
 
 def _upstreams(plan: ScaleoutPlan) -> list[str]:
     hub = plan.hub_address
-    backups = [a for a in plan.instances if a != hub]
     pools = [("tts_cpu", "least_conn;", [(a, "") for a in plan.instances])]
     if plan.gpu:
         pools.append(("tts_gpu", "least_conn;", [(a, "") for a in plan.gpu]))
-    pools.append(("tts_hub", "", [(hub, ""), *[(a, " backup") for a in backups]]))
+    standby = [] if plan.standby is None else [(plan.standby, " backup")]  # one: see the docstring
+    pools.append(("tts_hub", "", [(hub, ""), *standby]))
     keepalive_s = max(1, int(plan.idle_timeout_s // 2))  # closed before the engine closes it
     out: list[str] = []
     for name, method, servers in pools:
@@ -189,7 +196,7 @@ def _server(plan: ScaleoutPlan) -> list[str]:
     too_large = _json_return(413, "body_too_large", f"the request body is over {plan.max_body_bytes}"
                              " bytes (server.max_body_bytes)")
     down = _json_return(503, "unavailable", "no engine instance answered; try again shortly")
-    tries = max(len({*plan.instances, plan.hub_address}), len(plan.gpu))  # each server once
+    tries = max(len(plan.instances), len(plan.gpu), 2)  # each server of a pool once
     out = [
         "server {", f"    listen {plan.listen};", f"    server_name {names};",
         f"    client_max_body_size {plan.max_body_bytes};",
