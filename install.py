@@ -37,6 +37,7 @@ SYSTEM_PACKAGES = {
     "chromium": ["chromium", "fonts-noto-cjk"],  # dashboard/overlay tests; CJK captions
     "chromedriver": ["chromium-driver"],
     "redis-server": ["redis-server"],  # the shared cache tier's tests (tests/test_cache_redis.py)
+    "nginx": ["nginx"],  # engines behind nginx (tests/test_scaleout.py, bench/scaleout.py)
 }
 SYSTEM_EXTRA = ["libgl1-mesa-dri"]
 """Software OpenGL for OBS under Xvfb."""
