@@ -16,7 +16,8 @@ from engine import cli
 from engine.http import auth
 from tests.conftest import make_config, post_unix, running_engine
 
-STEERING: tuple[tuple[str, str, Any], ...] = (("POST", "/v1/events", {"type": "announcement", "source": "test", "text": "Hello there"}),
+ANNOUNCEMENT = {"type": "announcement", "source": "test", "text": "Hello there"}
+STEERING: tuple[tuple[str, str, Any], ...] = (("POST", "/v1/events", ANNOUNCEMENT),
             ("POST", "/v1/say", {"text": "Hello from a program"}),
             ("POST", "/v1/control", {"command": "pause"}),
             ("POST", "/v1/moderation", {"action": "block_word", "word": "spoiler"}),
