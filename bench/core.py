@@ -239,7 +239,15 @@ def fetch_pcm(unix: str, text: str) -> tuple[float, bytes, dict[str, str]]:
         conn.close()
 
 
+CACHE_HIT_GOAL_MS = 0.3
+CACHE_HIT_GOAL_RATIO = 15.0
+CACHE_HIT_GOAL = f"p50 <= {CACHE_HIT_GOAL_MS:g} ms and <= {CACHE_HIT_GOAL_RATIO:g}x"
+"""Issue 11: a hot clip at memory speed (the memory tier), next to a file read."""
+
+
 def bench_cache_hit(engine: EngineProcess, *, reps: int) -> Section:
+    """The HTTP round trip of a hit (Unix socket, raw PCM) against reading the same bytes from
+    a file, alternating."""
     section = Section("Cache hit (full PCM of a ~4 s clip)")
     _, pcm, headers = fetch_pcm(engine.unix, texts.CACHE_CLIP)  # the miss that fills the cache
     with tempfile.NamedTemporaryFile(prefix="bench-clip-", suffix=".pcm", delete=False) as f:
@@ -270,9 +278,9 @@ def bench_cache_hit(engine: EngineProcess, *, reps: int) -> Section:
     for q in (50, 99):
         row = Row("3. cache hit", f"full {seconds:.1f} s clip ({len(pcm)} B), p{q} of {reps}",
                   pct(ours, q), pct(base, q), "read the same bytes from a local file",
-                  "p50 <= 5 ms" if q == 50 else "")
+                  CACHE_HIT_GOAL if q == 50 else "")
         if q == 50:
-            row.met = row.ours <= 5
+            row.met = row.ours <= CACHE_HIT_GOAL_MS and (row.ratio or 0) <= CACHE_HIT_GOAL_RATIO
         section.rows.append(row)
     section.notes.append(f"the engine process used {cpu_ms:.2f} ms of CPU per hit (user + system; less "
                          "sensitive than wall time to other load on the machine); the first request "

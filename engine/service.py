@@ -16,7 +16,7 @@ from .backends import Backend, BackendContext, backend_class
 from .cache import DISABLED, AudioCache, cache_key
 from .config import EngineConfig
 from .errors import BackendUnavailable, BadRequest, EngineError
-from .jobs import MAX_DEADLINE_MS, PRIORITY_RANK, Job, Skip, SynthesisRequest
+from .jobs import MAX_DEADLINE_MS, PRIORITY_RANK, Job, RunPart, Skip, SynthesisRequest
 from .metrics import Metrics
 from .pipeline.language import LanguageDetector, Run
 from .router import Candidate, Router
@@ -159,20 +159,21 @@ class Engine:
         """One job for a mixed-language message: every run spoken by its language's voice."""
         assert self.router is not None
         parts = await mixed.plan_runs(self.router, request, runs)
-        key = mixed.mixed_key(parts, lambda text, cand: self._key(text, cand, request.rate))
+        spoken = [p for p in parts if p.plan]
+        serving = [self._serving(p.plan) for p in spoken]  # each run's clip as it would be now
+        now = [c for c in serving if c is not None]
+        key = self._mixed_key(spoken, now if len(now) == len(spoken) else None, request.rate)
         shared = self.scheduler.find(key)
         if shared is not None:
             return shared
-        spoken = [p for p in parts if p.plan]
         job = Job(request, key, plan=spoken[0].plan, runs=parts)
         self._remember(job)
-        if self.cache is not None and all(self.router.blocked_reason(p.plan[0].backend) is None
-                                          for p in spoken):
+        if self.cache is not None and len(now) == len(spoken):
             pcm = await self.cache.get(key)
             if pcm is not None:
-                for p in spoken:
-                    p.backend, p.voice = p.plan[0].backend, p.plan[0].voice
-                job.begin(spoken[0].plan[0].backend, spoken[0].plan[0].voice, cached=True)
+                for p, cand in zip(spoken, now, strict=True):
+                    p.backend, p.voice = cand.backend, cand.voice
+                job.begin(now[0].backend, now[0].voice, cached=True)
                 job.append(pcm)
                 job.finish("done")
                 self.metrics.observe(job)
@@ -196,6 +197,14 @@ class Engine:
         first choice is down; ``None`` when every candidate is skipped."""
         assert self.router is not None
         return next((c for c in candidates if self.router.blocked_reason(c.backend) is None), None)
+
+    def _mixed_key(self, spoken: list[RunPart], chosen: list[Candidate] | None,
+                   rate: float) -> str:
+        """A mixed job's key from the candidate ``chosen`` for each spoken run (the one that
+        serves now, or that served), else from each run's first candidate."""
+        if chosen is not None:
+            spoken = [replace(p, plan=[c]) for p, c in zip(spoken, chosen, strict=True)]
+        return mixed.mixed_key(spoken, lambda text, cand: self._key(text, cand, rate))
 
     def _key(self, text: str, cand: Candidate, rate: float = 1.0) -> str:
         backend = self.backends[cand.backend]
@@ -222,8 +231,10 @@ class Engine:
         if not job.size_bytes:
             job.finish("failed", mixed.failure(job))
             return
-        if self.cache is not None and whole:
-            await self.cache.put(job.key, job.pcm())
+        spoken = [p for p in job.runs if p.plan]
+        if self.cache is not None and whole and all(p.backend and p.voice for p in spoken):
+            served = [Candidate(p.backend or "", p.voice or "") for p in spoken]
+            await self.cache.put(self._mixed_key(spoken, served, job.request.rate), job.pcm())
         job.finish("done")
         self.metrics.observe(job)
 

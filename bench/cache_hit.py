@@ -1,0 +1,167 @@
+"""Cache hit at memory speed (issue 11): a hot 4.6 s clip, side by side with a file read.
+
+    .venv/bin/python -m bench.cache_hit               # 300 pairs; writes its RESULTS.md section
+    .venv/bin/python -m bench.cache_hit --reps 50 --no-write
+
+Three measures, each alternating with reading the same bytes from a file (ABBA):
+1. the memory tier alone (``AudioCache.get``), in process;
+2. ``Engine.submit`` of a repeat, in process: request validation, language runs, the router's
+   plan, the key, the lookup and the finished job (what every transport pays);
+3. the HTTP round trip over the Unix socket (``POST /v1/synthesize``, raw PCM) to
+   ``python -m engine serve`` as a subprocess.
+Then where the time of (2) goes, stage by stage, so the limit is named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python bench/cache_hit.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "bench"
+
+from bench import core, machine, report, texts
+from bench.common import EngineProcess, engine_config, median, pct
+from engine import config as config_mod
+from engine.service import Engine
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+SECTION_TITLE = "## Cache hit at memory speed (issue 11)"
+
+
+def _file_reader(path: Path) -> Callable[[int], float]:
+    def read_file(_i: int) -> float:
+        t0 = time.perf_counter()
+        with path.open("rb") as fh:
+            fh.read()
+        return (time.perf_counter() - t0) * 1000
+    return read_file
+
+
+async def _timed(make: Callable[[], Awaitable[Any]]) -> float:
+    t0 = time.perf_counter()
+    await make()
+    return (time.perf_counter() - t0) * 1000
+
+
+async def in_process(folder: Path, reps: int) -> tuple[list[core.Row], list[str]]:
+    cfg = config_mod.parse(engine_config(folder, cache=True))
+    engine = Engine(cfg)
+    await engine.start()
+    try:
+        data = {"text": texts.CACHE_CLIP, "priority": "event"}
+        job = await engine.submit(engine.make_request(data))
+        while not job.done:
+            await asyncio.sleep(0.01)
+        pcm = job.pcm()
+        path = folder / "clip.pcm"
+        path.write_bytes(pcm)
+        read_file = _file_reader(path)
+        assert engine.cache is not None and engine.router is not None
+        cache, key = engine.cache, job.key
+
+        async def submit() -> bytes:
+            hit = await engine.submit(engine.make_request(data))
+            assert hit.cached and hit.done
+            return hit.pcm()
+
+        disk = cache.disk
+        assert disk is not None
+        tier, submits, base1, base2, on_disk = [], [], [], [], []
+        for i in range(reps):  # ABBA: which side goes first alternates
+            if i % 2 == 0:
+                tier.append(await _timed(lambda: cache.get(key)))
+                base1.append(read_file(i))
+                on_disk.append(await _timed(lambda: asyncio.to_thread(disk.get_sync, key)))
+                submits.append(await _timed(submit))
+                base2.append(read_file(i))
+            else:
+                on_disk.append(await _timed(lambda: asyncio.to_thread(disk.get_sync, key)))
+                base1.append(read_file(i))
+                tier.append(await _timed(lambda: cache.get(key)))
+                base2.append(read_file(i))
+                submits.append(await _timed(submit))
+        request = engine.make_request(data)
+        stages = {
+            "make_request (validate, normalize)": lambda: _sync(lambda: engine.make_request(data)),
+            "language runs": lambda: engine._runs(request),
+            "router.plan (voices)": lambda: engine.router.plan(request),  # type: ignore[union-attr]
+            "cache.get (memory tier)": lambda: cache.get(key),
+        }
+        costs = {}
+        for name, make in stages.items():
+            costs[name] = median([await _timed(make) for _ in range(max(20, reps // 3))])
+    finally:
+        await engine.close()
+    size = f"{len(pcm) / 96_000:.1f} s clip ({len(pcm)} B)"
+    rows = [core.Row("memory tier", f"AudioCache.get, {size}, p50 of {reps}",
+                     pct(tier, 50) * 1000, pct(base1, 50) * 1000,
+                     "read the same bytes from a local file", unit="µs"),
+            core.Row("disk tier", f"ClipCache.get_sync in a worker thread (read + SHA-256), p50 of {reps}",
+                     pct(on_disk, 50), pct(base1, 50), "read the same bytes from a local file"),
+            core.Row("Engine.submit hit", f"in process, {size}, p50 of {reps}", pct(submits, 50),
+                     pct(base2, 50), "read the same bytes from a local file", core.CACHE_HIT_GOAL),
+            core.Row("Engine.submit hit", f"in process, p99 of {reps}", pct(submits, 99),
+                     pct(base2, 99), "read the same bytes from a local file")]
+    rows[2].met = (rows[2].ours <= core.CACHE_HIT_GOAL_MS
+                   and (rows[2].ratio or 0) <= core.CACHE_HIT_GOAL_RATIO)
+    note = (f"memory tier / file read {pct(tier, 50) / pct(base1, 50):.3f}x; where a repeat's "
+            "time goes inside Engine.submit (medians, in process): " +
+            ", ".join(f"{n} {ms * 1000:.0f} µs" for n, ms in costs.items()))
+    return rows, [note]
+
+
+async def _sync(fn: Callable[[], Any]) -> Any:
+    return fn()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.cache_hit", description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=300, help="pairs per measure (default 300)")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
+        folder = Path(tmp)
+        rows, notes = asyncio.run(in_process(folder / "inproc", args.reps))
+        section = core.Section("Cache hit", rows=rows, notes=notes)
+        served = EngineProcess.start(folder / "http", cache=True)
+        try:
+            http = core.bench_cache_hit(served, reps=args.reps)
+        finally:
+            served.stop()
+    for row in http.rows:
+        row.bench = "HTTP round trip"
+    section.rows += http.rows
+    section.notes += http.notes
+    command = "python -m bench.cache_hit" + (f" --reps {args.reps}" if args.reps != 300 else "")
+    extra = [f"Run took {time.monotonic() - started:.0f} s. Piper only, shipped cache defaults "
+             "(memory_mb 64); the clip is made once (a miss), then every measure is a memory-tier "
+             "hit. The HTTP row includes the client (http.client over the Unix socket) and "
+             "aiohttp's request and response handling.",
+             "What limits a hit now is not the cache: the memory tier answers in microseconds, "
+             "a fraction of a file read. Engine.submit spends its time before the lookup, on every "
+             "request, hit or not: the router's plan re-resolves the voice (Piper stats the model "
+             "file in a worker thread, so a replaced model never serves a stale clip: thread hops "
+             "of about 0.15 ms each on this loaded 2-core machine), language detection of the text "
+             "and normalization. Over HTTP, aiohttp's request parsing and response writing and the "
+             "client add about 1 ms. Reaching 0.3 ms would need the plan without thread hops (a "
+             "stat on the loop, or a file watch), the language runs kept per text, and a leaner "
+             "transport than aiohttp for the hit."]
+    report.print_table([section])
+    if not args.no_write:
+        text = report.section_text([section], machine.describe(), f".venv/bin/{command}", extra)
+        report.write_section(RESULTS, SECTION_TITLE, text.replace(report.SECTION_TITLE, SECTION_TITLE, 1))
+        print(f"\nwrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
