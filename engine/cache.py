@@ -190,8 +190,11 @@ class AudioCache:
         faults = self.faults()
         disk = self.disk.status() if self.disk is not None else None
         s = self.stats
+        state = "degraded" if faults else "ok"
+        if disk is None and self.memory.max_bytes == 0 and self.redis is None:
+            state = "disabled"  # no tier can hold a clip: every lookup is a miss
         return {
-            "enabled": True, "state": "degraded" if faults else "ok",
+            "enabled": True, "state": state,
             "reason": "; ".join(faults) or None,
             "dir": str(self.directory), "hits": s.hits, "misses": s.misses,
             "hit_rate": round(s.hit_rate, 4),

@@ -133,6 +133,21 @@ async def test_a_cache_that_cannot_open_is_retried_and_opens_later(
     assert (cache["state"], cache["reason"]) == ("ok", None) and (folder / INDEX).exists()
 
 
+async def test_no_tier_left_is_disabled_with_the_reason(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    with read_only(folder):
+        cache = AudioCache(CacheConfig(dir=str(folder), memory_mb=0), folder)
+        await cache.open()
+        try:
+            await cache.put("k", CLIP)
+            assert await cache.get("k") is None
+            status = cache.status()
+            assert status["state"] == "disabled" and status["reason"].startswith("disk: cannot open")
+        finally:
+            await cache.close()
+
+
 async def test_a_corrupt_index_is_moved_aside_and_rebuilt_once_with_orphans_swept(
         start_engine: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     folder = tmp_path / "cache"
