@@ -56,7 +56,7 @@ class Hub:
                            outstanding=config.speech.outstanding_parts)
         self.log = SpeechLog(engine.job)
         """Recent outcomes and the caption, for the dashboard and the overlay."""
-        self.stage.on_change = self.log.on_stage
+        self.stage.observers.append(self.log.on_stage)
         self.queue.on_drop = self.log.dropped
         self.secrets = secrets or Secrets.load()
         self.sources: dict[str, Source] = {}

@@ -125,15 +125,10 @@ class Monitor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def on_stage_change(self, previous: Callable[[str, dict[str, Any]], None] | None
-                        ) -> Callable[[str, dict[str, Any]], None]:
-        """A stage ``on_change`` that notes each played job's source, then calls ``previous``."""
-        def changed(kind: str, event: dict[str, Any]) -> None:
-            if kind == "play" and isinstance(event.get("job"), str):
-                self.engine.metrics.note_source(event["job"], str(event.get("source", "")))
-            if previous is not None:
-                previous(kind, event)
-        return changed
+    def on_stage(self, kind: str, event: dict[str, Any]) -> None:
+        """A stage observer: notes each played job's source for the per-source metrics."""
+        if kind == "play" and isinstance(event.get("job"), str):
+            self.engine.metrics.note_source(event["job"], str(event.get("source", "")))
 
 
 MONITOR_KEY = web.AppKey("monitor", Monitor)
@@ -162,7 +157,7 @@ async def _monitor_ctx(app: web.Application) -> AsyncIterator[None]:
     engine, hub = app[ENGINE_KEY], app.get(HUB_KEY)
     monitor = Monitor(app[CONFIG_KEY], engine, hub)
     if hub is not None:
-        hub.stage.on_change = monitor.on_stage_change(hub.stage.on_change)
+        hub.stage.observers.append(monitor.on_stage)
     engine.metrics.status_source = monitor.status
     monitor.start()
     app[MONITOR_KEY] = monitor

@@ -79,8 +79,9 @@ class Stage:
         self._task: asyncio.Task[None] | None = None
         self.counters: Counter[str] = Counter()
         self.now_playing: Published | None = None
-        self.on_change: Callable[[str, dict[str, Any]], None] | None = None
-        """Called with ``(kind, event)`` for every published event (dashboards, captions)."""
+        self.observers: list[Callable[[str, dict[str, Any]], None]] = []
+        """Each is called with ``(kind, event)`` for every ``play``/``cancel`` published and every
+        ``started``/``ended`` report (captions, the dashboard, metrics). One that raises is logged."""
 
     # -- listeners ---------------------------------------------------------------------------------
     def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
@@ -108,8 +109,14 @@ class Stage:
                 q.put_nowait(None)
                 continue
             q.put_nowait(event)
-        if self.on_change is not None:
-            self.on_change(event["type"], event)
+        self._notify(event["type"], event)
+
+    def _notify(self, kind: str, event: dict[str, Any]) -> None:
+        for observer in self.observers:
+            try:
+                observer(kind, event)
+            except Exception:  # an observer's bug must not stop playback
+                _LOGGER.exception("A stage observer failed on %s", kind)
 
     # -- the loop ----------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -187,8 +194,7 @@ class Stage:
         if report.state == "started":
             entry.started = time.monotonic()
             self.now_playing = entry
-            if self.on_change is not None:
-                self.on_change("started", {"utterance": entry.utterance.id, "part": entry.part,
+            self._notify("started", {"utterance": entry.utterance.id, "part": entry.part,
                                            "text": entry.utterance.parts[entry.part],
                                            "user": entry.utterance.user,
                                            "source": entry.utterance.source})
@@ -202,8 +208,7 @@ class Stage:
                             entry.utterance.priority, entry.utterance.source, report.reason or "no reason")
         else:
             self.counters["parts_played"] += 1
-        if self.on_change is not None:
-            self.on_change("ended", {"utterance": entry.utterance.id, "part": entry.part})
+        self._notify("ended", {"utterance": entry.utterance.id, "part": entry.part})
         self._part_done(entry)
         self.wake()
         return True
