@@ -52,7 +52,7 @@ FORMATS: dict[str, AudioFormat] = {f.name: f for f in (
     AudioFormat("aac", "audio/aac", audio.SAMPLE_RATE, "adts", "aac", 128_000),
     AudioFormat("flac", "audio/flac", audio.SAMPLE_RATE, "flac", "flac"),
     AudioFormat("wav", "audio/wav", audio.SAMPLE_RATE),
-    AudioFormat("pcm", f"audio/pcm; rate={PCM_RATE}; channels=1", PCM_RATE),
+    AudioFormat("pcm", "audio/pcm", PCM_RATE),  # as OpenAI: raw, 24 kHz s16le mono
 )}
 """``response_format`` -> format, in OpenAI's order (``mp3`` is the default)."""
 

@@ -42,6 +42,8 @@ OPENAI_VOICES = ("alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "m
 OPENAI_MAX_INPUT = 4096
 """OpenAI's limit on ``input``, in characters."""
 STREAM_FORMATS = ("audio", "sse")
+PIECE_BYTES = 96_000
+"""Longest PCM piece encoded at once (1 s): a long chunk starts leaving after its first second."""
 
 
 class SpeechParamError(BadRequest):
@@ -174,9 +176,10 @@ async def _encoded(job: Job, pipeline: encode.Pipeline) -> Any:
     """Encoded pieces as the job's PCM arrives (encoding runs in a thread, off the event loop);
     raises the job's error if it ends without all its audio."""
     async for pcm in job.chunks():
-        data = await asyncio.to_thread(pipeline.feed, pcm)
-        if data:
-            yield data
+        for start in range(0, len(pcm), PIECE_BYTES):  # a cached clip comes as one chunk
+            data = await asyncio.to_thread(pipeline.feed, pcm[start:start + PIECE_BYTES])
+            if data:
+                yield data
     if job.state != "done":
         raise job.error or EngineError(f"job {job.id} {job.state} before its audio was complete")
     tail = await asyncio.to_thread(pipeline.flush)
