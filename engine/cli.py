@@ -197,7 +197,7 @@ def cmd_nginx_config(cfg: config_mod.EngineConfig, args: Any) -> int:
         return 0
     Path(args.output).write_text(text, encoding="utf-8")
     print(f"wrote {args.output}: {len(plan.instances)} CPU, {len(plan.gpu)} GPU instances, "
-          f"hub {plan.hub_address}; check it with `nginx -t -c {Path(args.output).resolve()}`")
+          f"hub {plan.hub_address}, standby {plan.standby or 'none'}")
     return 0
 
 
