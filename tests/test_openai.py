@@ -151,6 +151,13 @@ async def test_errors_have_openais_shape(start_engine: Any) -> None:
         await api.audio.speech.create(model="tts-1", voice="alloy", input="a" * 1001)
     assert "1000 (this engine's server.max_text_chars)" in str(caught.value)
     await api.close()
+    async with aiohttp.ClientSession(headers=engine.headers) as s:
+        for body, status, code in ((b"{not json", 400, "bad_request"),
+                                   (b'{"input": "' + b"a" * 70_000 + b'"}', 413, "body_too_large")):
+            async with s.post(engine.url + "/v1/audio/speech", data=body) as r:
+                error = (await r.json())["error"]
+                assert r.status == status and error["code"] == code, error
+                assert error["type"] == "invalid_request_error" and error["message"], error
 
 
 async def test_voices_models_and_instructions(start_engine: Any) -> None:

@@ -31,7 +31,7 @@ from .. import encode
 from ..errors import (BadRequest, EngineError, NoVoiceForLanguage, NothingToSpeak, TextTooLong,
                       UnknownBackend, UnknownVoice)
 from ..jobs import Job
-from ..routes import meta_headers, read_json, started
+from ..routes import BodyTimeout, meta_headers, read_json, started
 from ..server import CONFIG_KEY, ENGINE_KEY
 
 _LOGGER = logging.getLogger(__name__)
@@ -53,6 +53,13 @@ class SpeechParamError(BadRequest):
         super().__init__(message)
         self.param = param
         self.code = code
+
+
+class BodyTooLarge(BadRequest):
+    """The body is over ``server.max_body_bytes``."""
+
+    status = 413
+    code = "body_too_large"
 
 
 @dataclass(frozen=True)
@@ -131,8 +138,8 @@ async def speech(request: web.Request) -> web.StreamResponse:
         return error_response(exc)
     except web.HTTPRequestEntityTooLarge:
         limit = config.server.max_body_bytes
-        return error_response(BadRequest(f"the request body is over {limit} bytes "
-                                          "(server.max_body_bytes)"), status=413)
+        return error_response(BodyTooLarge(f"the request body is over {limit} bytes "
+                                           "(server.max_body_bytes)"))
     if req.stream_format == "sse":
         return await _stream_sse(request, job, pipeline)
     return await _stream_audio(request, job, pipeline)
@@ -197,13 +204,13 @@ def _abort(request: web.Request) -> None:
         request.transport.abort()
 
 
-def error_response(exc: EngineError, *, status: int | None = None) -> web.Response:
+def error_response(exc: EngineError) -> web.Response:
     """An ``EngineError`` as OpenAI's error reply. Input faults are 400 as at OpenAI (a body
-    timeout stays 408); ``code`` is ours (``bad_request``, ``unknown_voice`` ...)."""
-    if status is None:
-        status = exc.status
-        if isinstance(exc, BadRequest) and exc.status != 408:
-            status = 400
+    too slow or too large stays 408 or 413); ``code`` is ours (``bad_request``,
+    ``unknown_voice`` ...)."""
+    status = exc.status
+    if isinstance(exc, BadRequest) and not isinstance(exc, (BodyTimeout, BodyTooLarge)):
+        status = 400
     return web.json_response(_error_body(exc), status=status)
 
 
