@@ -24,6 +24,7 @@ from tests.test_hub import CHAT_ALL, chat, next_event
 from tests.test_overlay import report
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+CHANNEL = "UC" + "abcdefghijklmnopqrstuv"
 
 
 async def queue_ids(page: Page) -> list[str]:
@@ -213,3 +214,34 @@ async def test_settings_are_validated_saved_applied_and_secrets_never_shown(
     # the next start merges the saved settings over config.yaml
     again = with_local(make_config(tmp_path))
     assert again.chat.mode == "all" and again.source_options("twitch").channel == "somestreamer"
+
+
+async def test_the_settings_form_saves_sources_and_filters_and_masks_secrets(
+        start_engine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secrets_file = tmp_path / "secrets.yaml"
+    monkeypatch.setenv("STREAMER_TTS_SECRETS_FILE", str(secrets_file))
+    secrets_file.write_text("")
+    secrets_file.chmod(0o600)
+    running = await start_engine()
+    key = "AIza" + "k" * 35
+    async with Browser.launch() as browser:
+        page = await browser.new_page(width=1000, height=900)
+        await page.goto(f"{running.url}/?token={running.token}")
+        await page.wait_for("window.dashboard.queue !== null && window.dashboard.history !== null")
+        await page.eval("new Promise((ok) => setTimeout(ok, 300))")  # the first render settles
+        await page.click("#settings summary")
+        await page.wait_for("document.getElementById('set-source:youtube-channel_id')", what="the form")
+        await page.eval(f"document.getElementById('set-source:youtube-channel_id').value = '{CHANNEL}'")
+        await page.eval("document.getElementById('set-chat-user_cooldown_s').value = '3'")
+        await page.type_into("#secret-youtube_api_key", key)
+        assert await page.eval("document.getElementById('secret-youtube_api_key').type") == "password"
+        await page.click("#btn-save")
+        await page.wait_for("document.getElementById('settings-result').textContent === 'Saved.'",
+                            what="the save")
+        placeholder = await page.eval("document.getElementById('secret-youtube_api_key').placeholder")
+        assert placeholder.startswith("set") and await page.eval(
+            "document.getElementById('secret-youtube_api_key').value") == ""
+        assert key not in await page.eval("document.documentElement.outerHTML")
+    saved = yaml.safe_load((running.engine.config.data_path() / LOCAL_FILE).read_text())
+    assert saved == {"chat": {"user_cooldown_s": 3.0}, "sources": {"youtube": {"channel_id": CHANNEL}}}
+    assert yaml.safe_load(secrets_file.read_text()) == {"youtube_api_key": key}
