@@ -34,8 +34,7 @@ SYSTEM_PACKAGES = {
     "openssl": ["openssl"],
     "ngircd": ["ngircd"],
     "promtool": ["prometheus"],  # `promtool check metrics` on the engine's /metrics (tests/test_metrics.py)
-    "chromium": ["chromium", "fonts-noto-cjk"],  # dashboard/overlay tests; CJK captions
-    "chromedriver": ["chromium-driver"],
+    "chromium": ["chromium", "fonts-noto-cjk"],  # dashboard/overlay tests (DevTools protocol); CJK
     "redis-server": ["redis-server"],  # the shared cache tier's tests (tests/test_cache_redis.py)
     "nginx": ["nginx"],  # engines behind nginx (tests/test_scaleout.py, bench/scaleout.py)
 }
