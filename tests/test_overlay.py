@@ -109,3 +109,25 @@ async def test_a_skip_hides_the_caption_and_other_sites_cannot_read_it(start_eng
         async with anyone.get(f"{running.url}/v1/captions",
                               headers={"Host": "rebound.example"}) as r:
             assert r.status == 403
+
+
+def test_the_speech_log_is_bounded_and_a_repeated_id_does_not_rewrite_history() -> None:
+    from engine.captions import SpeechLog
+    from engine.pipeline.pipeline import Drop
+
+    log = SpeechLog(lambda job_id: None, size=3)
+    for i in range(5):
+        log.on_stage("play", {"utterance": f"u{i}", "part": 0, "parts": 1, "text": f"line {i}",
+                              "source": "twitch", "user": "Viewer", "job": f"j{i}"})
+    assert [o.id for o in log.recent()] == ["u4", "u3", "u2"]  # newest first, at most 3
+    log.on_stage("started", {"utterance": "u4", "part": 0, "text": "line 4", "user": "Viewer",
+                             "source": "twitch"})
+    assert log.caption.visible and log.caption.text == "line 4"
+    log.on_stage("ended", {"utterance": "u4", "part": 0})
+    assert not log.caption.visible and log.recent()[0].state == "played"
+    last = log.last_played()
+    assert last is not None and last.text == "line 4"
+    log.dropped(Drop("u4", "twitch", "Viewer", "duplicate", "line 4"))
+    assert log.recent()[0].state == "played"  # a resent id does not undo what happened
+    log.dropped(Drop("u3", "twitch", "Viewer", "expired: waited too long", "line 3"))
+    assert log.recent()[1].state == "dropped" and log.recent()[1].reason.startswith("expired")
