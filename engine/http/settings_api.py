@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import typing
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +32,7 @@ from ..errors import BadRequest, ConfigError, EngineError
 from ..pipeline.moderation import write_atomic
 from ..pipeline.options import ChatOptions
 from ..pipeline.pipeline import Pipeline
+from ..routes import read_json
 from ..server import CONFIG_KEY
 from ..sources import REGISTRY as SOURCES
 from ..sources import source_class
@@ -94,8 +96,6 @@ def _parse(data: dict[str, Any]) -> config_mod.EngineConfig:
 def describe(config: config_mod.EngineConfig, secrets: secrets_mod.Secrets,
              environ: typing.Mapping[str, str] | None = None) -> dict[str, Any]:
     """What the settings form shows: each field's key, type and value; secrets only as set or not."""
-    import os
-
     env = os.environ if environ is None else environ
     sources = {}
     for name in SOURCES:
@@ -139,8 +139,6 @@ async def get_settings(request: web.Request) -> web.Response:
 
 
 async def put_settings(request: web.Request) -> web.Response:
-    from ..routes import read_json
-
     hub = request.app[HUB_KEY]
     body = await read_json(request)
     unknown = set(body) - {"chat", "sources", "secrets"}
