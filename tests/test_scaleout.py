@@ -6,6 +6,7 @@ instances."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -79,6 +80,11 @@ def test_retries_posts_only_where_safe() -> None:
     assert retried == {"= /v1/synthesize", "= /v1/audio/speech", "= /v1/say", "= /v1/events",
                        "= /xtts/v1/synthesize", "= /xtts/v1/audio/speech"}
     assert "client_max_body_size 100000;" in text
+    unbuffered = {block.split("{")[0].strip() for block in text.split("location ")[1:]
+                  if "proxy_buffering off;" in block.split("}")[0]}
+    assert unbuffered >= retried | {"= /v1/subscribe", "= /v1/captions", "= /ws", "/"}
+    ws = text.split("location = /ws {")[1].split("}")[0]
+    assert "proxy_read_timeout 3600s;" in ws and "Connection $tts_connection" in text
     hub_pool = text.split("upstream tts_hub {")[1].split("}")[0]
     assert [line.strip() for line in hub_pool.splitlines() if "server " in line] == [
         "server 127.0.0.1:8001 max_fails=2 fail_timeout=10s;",  # the hub and its one standby
@@ -117,6 +123,9 @@ async def test_nginx_routes_by_pool_and_refuses_what_the_engine_refuses(cluster:
             assert resp.status == 413 and (await resp.json())["error"]["code"] == "body_too_large"
         async with http.post(f"{url}/v1/say", json={"text": "no token"}) as resp:
             assert resp.status == 403 and (await resp.json())["error"]["code"] == "token_required"
+        async with http.get(f"{url}/v1/subscribe", headers=cluster.headers) as sub:
+            hello = json.loads(await asyncio.wait_for(sub.content.readline(), 30))
+            assert hello["type"] == "hello" and hello["listeners"] == 1
         async with http.ws_connect(f"{url}/ws") as ws:
             await ws.send_json({"type": "tts", "text": LINES[1]})
             start = await ws.receive_json(timeout=30)
