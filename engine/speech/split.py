@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from ..pipeline.normalize import speakable
+
 MAX_PART_CHARS = 200
 MIN_PART_CHARS = 40
 """Sentences shorter than this are joined to the next one (fewer gaps, natural phrasing)."""
@@ -32,11 +34,6 @@ _CLAUSE_END = re.compile(r"[,;:–—]+[\"'”’)\]]*(?=\s)|[、，；：]+")
 _NO_SPACES = re.compile(r"[\u2e80-\u9fff\u3040-\u30ff\uf900-\ufaff]")
 """CJK and kana: written without spaces; two characters count as about one word."""
 _CJK_PUNCTUATION = "。！？；：」』”’）、，"
-
-
-def speakable(text: str) -> bool:
-    """True if ``text`` has a letter or a digit in any script."""
-    return any(ch.isalnum() for ch in text)
 
 
 def split_parts(text: str, *, max_chars: int = MAX_PART_CHARS, min_chars: int = MIN_PART_CHARS,
