@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ import yaml
 from engine.http.monitor import MONITOR_KEY
 from engine.http.settings_api import LOCAL_FILE, with_local
 from tests.browser import Browser, Page
-from tests.conftest import make_config
+from tests.conftest import RunningEngine, make_config, running_engine
+from tests.fake_nvml import FakeNvml
 from tests.test_hub import CHAT_ALL, chat, next_event
 from tests.test_overlay import report
 
@@ -42,8 +44,20 @@ async def post_chat(http: aiohttp.ClientSession, url: str, text: str, login: str
         return dict(await r.json())
 
 
-async def test_the_dashboard_follows_speech_and_steers_it(start_engine: Any) -> None:
-    running = await start_engine(**CHAT_ALL, alerts={"queue_length": 2, "queue_length_margin": 0})
+@pytest.fixture
+async def gpu_engine(tmp_path: Path) -> AsyncIterator[tuple[RunningEngine, FakeNvml]]:
+    """An engine whose GPU readings come from a scripted NVML (this machine has no GPU)."""
+    nvml = FakeNvml(temperature_c=62.0, memory_used_bytes=7 * 2**30, power_mw=185_000)
+    config = make_config(tmp_path, **CHAT_ALL, alerts={"queue_length": 2, "queue_length_margin": 0},
+                         performance={"gpu": {"enabled": True}})
+    async with running_engine(config, extra={"nvml": nvml}) as running:
+        running.engine.gpu.max_age_s = 0  # every sample reads the board
+        yield running, nvml
+
+
+async def test_the_dashboard_follows_speech_and_steers_it(
+        gpu_engine: tuple[RunningEngine, FakeNvml]) -> None:
+    running, nvml = gpu_engine
     url = running.url
     async with Browser.launch() as browser, aiohttp.ClientSession(headers=running.headers) as http, \
             http.get(f"{url}/v1/subscribe") as sub:
@@ -111,10 +125,12 @@ async def test_the_dashboard_follows_speech_and_steers_it(start_engine: Any) -> 
         # the alert (queue over 2) and the charts of the last hour
         for i in range(3):
             await post_chat(http, url, f"filler line number {i}", f"filler{i}")
+        nvml.temperature_c = 86.0
         monitor = running.app[MONITOR_KEY]
         monitor.sample()  # the sampler's next tick, without waiting 5 s for it
-        await page.wait_for("document.querySelector('#alerts-list [data-alert=\"queue_length\"]')",
-                            what="the queue-length alert")
+        for alert in ("queue_length", "gpu_temperature"):
+            await page.wait_for(f"document.querySelector('#alerts-list [data-alert=\"{alert}\"]')",
+                                what=f"the {alert} alert")
         await page.wait_for("window.dashboard.history"
                             " && window.dashboard.history.samples.some((s) => s.latency_p50_ms !== null)"
                             " && window.dashboard.history.samples.some((s) => s.queue_length >= 3)",
@@ -122,6 +138,8 @@ async def test_the_dashboard_follows_speech_and_steers_it(start_engine: Any) -> 
         for name in ("latency", "queue", "cache", "gpu"):
             assert await page.eval(f"!!document.querySelector('#chart-{name} canvas')"), name
         assert await page.eval("window.dashboard.charts.latency.data[1].some((v) => v !== null)")
+        gpu = await page.eval("window.dashboard.charts.gpu.data.slice(1).map((s) => Math.max(...s))")
+        assert gpu == [86, 7, 185], gpu  # °C, VRAM GiB, W
 
         # resume: the replayed announcement plays first, and the page shows it as speaking now
         await page.click("#btn-pause")

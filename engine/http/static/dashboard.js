@@ -188,7 +188,7 @@ function renderHistory(h) {
     const width = Math.max(200, box.clientWidth || 300);
     if (!state.charts[name]) {
       state.charts[name] = new uPlot({ width, height: 110, legend: { show: true }, cursor: { show: true },
-        axes: [{ stroke: "#9096a3", grid: { stroke: "#3a3e4a" } }, { stroke: "#9096a3", grid: { stroke: "#3a3e4a" }, size: 40 }],
+        axes: [{ stroke: "#9096a3", grid: { stroke: "#3a3e4a" } }, { stroke: "#9096a3", grid: { stroke: "#3a3e4a" }, size: 52 }],
         series: [{}, ...spec.series.map(([label, stroke]) => ({ label, stroke, width: 1.5, spanGaps: true, points: { size: 4 } }))],
       }, data, box);
     } else {
