@@ -138,9 +138,11 @@ def section(results: list[Result], args: argparse.Namespace, described: list[tup
               "- Unique lines are all synthesized (CPU-bound); the repeated line is a cache hit "
               "(the HTTP and cache path).",
               "- Reading it: this machine has 2 cores shared with other work (see the load column), "
-              "so more instances add queue slots, not cores: synthesis throughput stays flat within "
-              "the noise, and the nginx hop costs nothing measurable next to synthesis. A unique-line "
-              "row holds only about 10 requests, so its differences are noise. On a machine with "
+              "so more instances add queue slots, not cores: synthesis throughput does not grow with "
+              "instances. The repeated-line rows show the cost of the nginx hop itself (p50 against "
+              "the direct row). A unique-line "
+              "row holds only 10 to 20 requests, and repeat runs of the same command differ by up "
+              "to 2x, so its differences are noise. On a machine with "
               "spare cores, or with a GPU instance, each instance adds its own synthesis capacity; "
               "what scale-out buys here is that a killed instance does not stop the service "
               "(tests/test_scaleout.py)."]
