@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
 from . import audio, framing
 from .errors import BadRequest, EngineError
-from .jobs import Job
+from .jobs import Job, SynthesisRequest
+from .speech import seam
+from .speech.split import clause_first
 from .server import BOUND_KEY, CONFIG_KEY, ENGINE_KEY
 
 FORMATS = ("frames", "wav", "pcm")
@@ -78,14 +81,73 @@ def meta_headers(job: Job) -> dict[str, str]:
 
 
 async def synthesize(request: web.Request) -> web.StreamResponse:
+    """One clip. A long first sentence is synthesized clause first (``split.clause_first``): the
+    first clause is its own job, the rest is submitted once the first has audio and streamed
+    after it, the seam set to a comma's pause (``speech.seam``)."""
     data = await read_json(request)
     fmt = data.pop("format", "frames")
     if not isinstance(fmt, str) or fmt not in FORMATS:
         raise BadRequest(f"'format' must be one of {', '.join(FORMATS)}")
-    job = await started(await submit(request, data))
+    engine = request.app[ENGINE_KEY]
+    whole = engine.make_request(data)
+    pieces = clause_first(whole.text)
+    if len(pieces) > 1:
+        return await stream_clauses(request, [replace(whole, text=t) for t in pieces], fmt)
+    job = await started(await engine.submit(whole))
     if fmt == "frames":
         return await stream_frames(request, job)
     return await stream_audio(request, job, wav=fmt == "wav")
+
+
+async def stream_clauses(request: web.Request, parts: list[SynthesisRequest],
+                         fmt: str) -> web.StreamResponse:
+    """The parts' audio as one stream in ``fmt``; headers and the start frame are the first
+    part's job's, the end frame adds ``parts`` and the whole clip's ``duration_ms``."""
+    engine = request.app[ENGINE_KEY]
+    first = await started(await engine.submit(parts[0]))
+    content_type = {"frames": framing.CONTENT_TYPE, "wav": "audio/wav"}.get(
+        fmt, "audio/L16; rate=48000; channels=1")
+    resp = web.StreamResponse(headers={"Content-Type": content_type, **meta_headers(first)})
+    await resp.prepare(request)
+    await resp.write(framing.encode(start_frame(first)) if fmt == "frames"
+                     else audio.wav_header(None) if fmt == "wav" else b"")
+    sent = 0
+
+    async def send(pcm: bytes) -> None:
+        nonlocal sent
+        if pcm:
+            sent += len(pcm)
+            await resp.write(framing.encode({"type": "audio"}, pcm) if fmt == "frames" else pcm)
+
+    job = first
+    try:
+        for i in range(len(parts)):
+            following: asyncio.Task[Job] | None = None
+            silence = b""
+            async for pcm in job.chunks():
+                if following is None and i + 1 < len(parts):  # the next part renders meanwhile
+                    following = asyncio.ensure_future(engine.submit(parts[i + 1]))
+                await send(silence)
+                voiced, silence = seam.split_trailing_silence(pcm)
+                await send(voiced)
+            if i + 1 == len(parts):
+                await send(silence)
+                break
+            await send(seam.seam(silence))
+            job = await started(await (following or engine.submit(parts[i + 1])))
+    except EngineError as exc:
+        if fmt != "frames":
+            _abort(request)
+            return resp
+        await resp.write(framing.encode({"type": "error", "code": exc.code, "message": exc.message}))
+    else:
+        if fmt == "frames":
+            end = {**first.metadata(), "parts": len(parts), "duration_ms": audio.duration_ms(sent)}
+            if job.finished is not None:
+                end["total_ms"] = round((job.finished - first.created) * 1000, 1)
+            await resp.write(framing.encode({"type": "end", **end}))
+    await resp.write_eof()
+    return resp
 
 
 async def stream_frames(request: web.Request, job: Job) -> web.StreamResponse:

@@ -51,6 +51,22 @@ def split_parts(text: str, *, max_chars: int = MAX_PART_CHARS, min_chars: int = 
     return _merge_unspeakable(_join_short(bounded, max_chars, min_chars, first_words))
 
 
+def clause_first(text: str, *, first_words: int = FIRST_PART_WORDS) -> list[str]:
+    """``[first clause, the rest]`` when the first sentence is longer than ``first_words`` and can
+    be cut (the same cut as ``split_parts``), else ``[text]``. For one-shot synthesis
+    (``POST /v1/synthesize``): a backend that streams whole sentences only (Piper) then has
+    audio after the first clause. The rest stays one piece, so it gets the backend's own
+    sentence streaming and there is only one seam."""
+    text = _SPACES.sub(" ", text).strip()
+    if not speakable(text):
+        return [text]
+    first, rest = _first_part(_cut_all(text, _SENTENCE_END)[0], first_words)
+    after = text[len(first):].strip()
+    if not rest or not speakable(first) or not speakable(after):
+        return [text]
+    return [first, after]
+
+
 def _cut_all(text: str, pattern: re.Pattern[str]) -> list[str]:
     """``text`` cut after every match of ``pattern``; pieces stripped, empty ones left out."""
     pieces, start = [], 0
