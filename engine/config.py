@@ -52,6 +52,9 @@ class ServerConfig:
     keep-alive connections and headers that never finish are closed after this."""
     body_timeout_s: float = field(default=30.0, metadata={"min": 0.1, "max": 3600})
     """Seconds allowed to receive a request body; a slower one is answered 408."""
+    max_connections_per_client: int = field(default=200, metadata={"min": 1, "max": 100_000})
+    """Connections one client (a TCP address, or the Unix socket) may have open; the next one is
+    answered 503 and closed, so one client cannot use up the engine's descriptors."""
 
 
 @dataclass(frozen=True)
@@ -124,8 +127,6 @@ class QueueConfig:
     """Syntheses running at once."""
     max_queued: int = field(default=64, metadata={"min": 1, "max": 100_000})
     """Requests waiting beyond the running ones; more are refused at once with ``busy``."""
-    chat_deadline_ms: int = field(default=15_000, metadata={"min": 0})
-    """Default deadline for chat requests that give none (0: none)."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,12 @@ class TtsConfig:
     how to get a voice; ``default`` reads it with the default voice anyway."""
     language_pause_ms: int = field(default=120, metadata={"min": 0, "max": 2000})
     """Silence between the language runs of a mixed-language message (milliseconds)."""
+    first_audio_timeout_s: float = field(default=30.0, metadata={"min": 0.1, "max": 3600})
+    """A backend that has sent no audio this many seconds after it started on a request is
+    given up (it hangs) and the request falls back to the next backend."""
+    request_timeout_s: float = field(default=300.0, metadata={"min": 0.1, "max": 86_400})
+    """A backend still streaming one request after this many seconds is cut off (the request
+    fails, or falls back when no audio has left yet)."""
 
     def options(self, name: str) -> Any:
         """The options of backend ``name`` (its defaults when the file has none)."""

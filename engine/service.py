@@ -108,7 +108,7 @@ class Engine:
             raise BadRequest(f"'deadline_ms' must be a whole number of milliseconds from 0 to "
                              f"{MAX_DEADLINE_MS}, got {_show(deadline)}")
         if deadline is None and priority == "chat":
-            deadline = self.config.performance.queue.chat_deadline_ms or None
+            deadline = int(self.config.speech.chat_deadline_s * 1000) or None
         rate = data.get("rate")
         return SynthesisRequest(text, voice, backend, priority, deadline or None,
                                 rate=1.0 if rate is None else rate)

@@ -217,7 +217,10 @@ async def test_stale_chat_is_dropped_with_a_stated_reason(start_engine: Any) -> 
     engine = await start_engine(performance={"queue": {"max_concurrent": 1}, "cache": {"enabled": False}})
     long_one = asyncio.create_task(post(engine, "/v1/synthesize",
                                         {"text": ANNOUNCEMENT * 3, "priority": "announcement"}))
-    await asyncio.sleep(0.05)
+    for _ in range(400):  # bounded: until the long one holds the only synthesis slot
+        if engine.engine.scheduler.running:
+            break
+        await asyncio.sleep(0.025)
     status, _, body = await post(engine, "/v1/synthesize", {"text": "old chat", "deadline_ms": 1})
     error = json.loads(body)["error"]
     assert status == 503 and error["code"] == "expired" and "deadline of 1 ms" in error["message"]

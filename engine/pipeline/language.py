@@ -47,6 +47,10 @@ _RANGES: Final = (
     ("Arab", 0xFB50, 0xFDFF), ("Arab", 0xFE70, 0xFEFF), ("Grek", 0x0370, 0x03FF),
     ("Hebr", 0x0590, 0x05FF), ("Thai", 0x0E00, 0x0E7F),
 )
+LATIN_MIN_WORDS: Final = 2
+"""Latin-script text with fewer distinct words of three or more letters stays in the default
+language: a detector reads "hahahahaha" as French and "aa" as German."""
+_WORDS = re.compile(r"[^\W\d_]{3,}")
 LATIN_SWITCH_CONFIDENCE: Final = 0.6
 """Latin-script text leaves the default language only when the detector is this sure: short
 English lines ("Probe.", "One.") must not be refused as German or Spanish."""
@@ -137,6 +141,8 @@ class LanguageDetector:
     def _detect(self, text: str, script: str) -> str:
         if script != "Latn" and script not in SCRIPT_LANGUAGE:
             return UNDETERMINED
+        if script == "Latn" and len(set(_WORDS.findall(text.casefold()))) < LATIN_MIN_WORDS:
+            return self.default  # "hahahaha", "aa", "ok": too little to tell a language by
         if self._detector is None:
             self.load()
         values = self._detector.compute_language_confidence_values(text) if self._detector else []
