@@ -2,8 +2,9 @@
 silence set to a comma's pause, so the stitched clip sounds like the whole sentence.
 
 Piper ends every piece it renders with a sentence's trailing silence (about 350 ms with the
-bundled en_US-joe-medium) and starts the next with about 40 ms; the same voice pauses 370-420 ms
-at a comma inside a sentence (``bench/first_audio.py`` measures both). Keeping
+bundled en_US-joe-medium) and starts the next with about 40-50 ms; the same voice pauses 410-450 ms
+at the first comma of a sentence and up to 730 ms at a later one (``bench/first_audio.py``
+measures both), so a seam of 380 ms plus the next part's lead sits at a comma's pause. Keeping
 ``SEAM_TRAIL_MS`` of the first part's trailing silence puts the seam inside that range whatever
 the backend appended, and pads a piece that ended too abruptly. A part's voiced audio is
 sent as soon as it is rendered; only its trailing silence waits to see whether more follows.
@@ -15,7 +16,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE
 
-SEAM_TRAIL_MS = 330
+SEAM_TRAIL_MS = 380
 """Trailing silence kept (or padded to) at the end of a part that another part follows."""
 FRAME_MS = 10
 SILENCE_RATIO = 0.02
