@@ -133,8 +133,9 @@ async def test_the_dashboard_follows_speech_and_steers_it(
                                 what=f"the {alert} alert")
         await page.wait_for("window.dashboard.history"
                             " && window.dashboard.history.samples.some((s) => s.latency_p50_ms !== null)"
-                            " && window.dashboard.history.samples.some((s) => s.queue_length >= 3)",
-                            timeout=20, what="a history sample with the latency and the queue")
+                            " && window.dashboard.history.samples.some((s) => s.queue_length >= 3)"
+                            " && window.dashboard.history.samples.some((s) => s.gpu_temperature_c === 86)",
+                            timeout=20, what="history samples with the latency, the queue and the hot GPU")
         for name in ("latency", "queue", "cache", "gpu"):
             assert await page.eval(f"!!document.querySelector('#chart-{name} canvas')"), name
         assert await page.eval("window.dashboard.charts.latency.data[1].some((v) => v !== null)")
