@@ -72,3 +72,5 @@ def test_punctuation_only_line_is_dropped_and_the_next_lines_play(zh_stack: Stac
     assert len(texts) == 2 and texts[0].startswith("good game") and texts[1] == lines[2][1], texts
     assert all(by_id[u].state == "played" for u in utterances), [by_id[u] for u in utterances]
     assert_spoken(stack, recorded(path), engine_clips(stack, parts), what="the lines after '?!'")
+    breaker = stack.engine.health()["backends"]["piper"]["breaker"]
+    assert (breaker["state"], breaker["consecutive_failures"]) == ("closed", 0), breaker  # input, not backend
