@@ -197,7 +197,8 @@ class Hub:
             self._recent.popitem(last=False)
 
     def _count_drop(self, drop: Drop, *, quiet: bool = False) -> Drop:
-        self.drops[_reason_class(drop.reason)] += 1
+        # the pipeline's kind when it gives one: a reason may name the user ("alice is muted")
+        self.drops[drop.kind or _reason_class(drop.reason)] += 1
         if drop.reason != "duplicate event id":
             self.log.dropped(drop)
         log = _LOGGER.debug if quiet else _LOGGER.info
