@@ -26,7 +26,11 @@ class _Manager(socketio.AsyncManager):  # type: ignore[misc]
 
 
 class FakeStreamLabs:
-    def __init__(self, token: str, *, ping_interval_s: float = 25.0, ping_timeout_s: float = 5.0) -> None:
+    """A Socket.IO v2 server with python-engineio 3's own ping defaults (25 s / 60 s): its server
+    reads with ``ping_timeout`` as the receive timeout, so a shorter one closes a quiet but
+    healthy connection."""
+
+    def __init__(self, token: str, *, ping_interval_s: float = 25.0, ping_timeout_s: float = 60.0) -> None:
         self.token = token
         self.ping_interval_s, self.ping_timeout_s = ping_interval_s, ping_timeout_s
         self.port = 0
