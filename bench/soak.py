@@ -58,20 +58,30 @@ class Tally:
 
 @dataclass
 class Probe:
-    rss_mb: float
-    fds: int
     at_s: float
+    rss_mb: float
+    files: int
+    """Open descriptors that are not sockets (files, pipes, the event loop's own)."""
+    sockets: int
+    """Sockets: the listeners and the clients' connections."""
+    cache_mb: float = 0.0
+    """Audio held by the clip cache's memory tier (it fills up to ``performance.cache.memory_mb``)."""
 
 
-def start_engine(folder: Path, *, timeout_s: float = 120) -> tuple[subprocess.Popen[bytes], str]:
-    """``python -m engine serve`` with chat on (every line, many users); returns it and its socket."""
+def start_engine(folder: Path, *, overrides: dict[str, Any] | None = None,
+                 timeout_s: float = 120) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """``python -m engine serve`` with chat on (every line, many users), WARNING logs and
+    ``overrides`` merged in; returns it and the addresses it printed (``tcp``, ``unix``)."""
     cfg = engine_config(folder, cache=True)
     cfg["chat"] = {"mode": "all"}
     cfg["log_level"] = "WARNING"
+    for key, value in (overrides or {}).items():
+        both = isinstance(value, dict) and isinstance(cfg.get(key), dict)
+        cfg[key] = {**cfg[key], **value} if both else value
     (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
     log = (folder / "engine.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--config", str(folder / "config.yaml")],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=log)
+    command = [sys.executable, "-m", "engine", "serve", "--config", str(folder / "config.yaml")]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=log)
     assert proc.stdout is not None
     deadline, line = time.monotonic() + timeout_s, b""
     while not line.endswith(b"\n"):
@@ -80,13 +90,27 @@ def start_engine(folder: Path, *, timeout_s: float = 120) -> tuple[subprocess.Po
             raise RuntimeError(f"the engine did not start; see {folder / 'engine.log'}")
         if select.select([proc.stdout], [], [], 0.5)[0]:
             line += os.read(proc.stdout.fileno(), 4096)
-    fields = dict(f.split("=", 1) for f in line.decode().split()[1:])
-    return proc, fields["unix"]
+    return proc, dict(f.split("=", 1) for f in line.decode().split()[1:])
 
 
-def probe(pid: int, started: float) -> Probe:
+def probe(pid: int, started: float, health: dict[str, Any] | None = None) -> Probe:
     p = psutil.Process(pid)
-    return Probe(p.memory_info().rss / 2**20, p.num_fds(), time.monotonic() - started)
+    sockets = len(p.net_connections(kind="all"))
+    memory = ((health or {}).get("cache") or {}).get("memory") or {}
+    return Probe(time.monotonic() - started, p.memory_info().rss / 2**20, p.num_fds() - sockets,
+                 sockets, memory.get("size_bytes", 0) / 2**20)
+
+
+async def sample(http: aiohttp.ClientSession, pid: int, started: float) -> Probe:
+    async with http.get("http://localhost/health") as resp:
+        return probe(pid, started, await resp.json())
+
+
+async def sampler(http: aiohttp.ClientSession, pid: int, started: float, samples: list[Probe],
+                  *, every_s: float, until: float) -> None:
+    while time.monotonic() + every_s < until:
+        await asyncio.sleep(every_s)
+        samples.append(await sample(http, pid, started))
 
 
 def chat_event(n: int, users: int) -> dict[str, Any]:
@@ -166,7 +190,8 @@ async def play(http: aiohttp.ClientSession, tally: Tally, event: dict[str, Any],
 
 async def soak(*, minutes: float, rate: float, users: int, speed: float, warmup_s: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
-        proc, sock = start_engine(Path(tmp))
+        proc, bound = start_engine(Path(tmp))
+        sock = bound["unix"]
         started = time.monotonic()
         try:
             connector = aiohttp.UnixConnector(path=sock, limit=64)
@@ -177,15 +202,19 @@ async def soak(*, minutes: float, rate: float, users: int, speed: float, warmup_
                 listen = asyncio.create_task(listener(http, tally, speed=speed, until=until))
                 send = asyncio.create_task(sender(http, tally, rate=rate, users=users, until=until))
                 await asyncio.sleep(warmup_s)
-                first = probe(proc.pid, started)
+                samples = [await sample(http, proc.pid, started)]
+                periodic = asyncio.create_task(sampler(http, proc.pid, started, samples,
+                                                       every_s=60, until=until))
                 await send
                 listen.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listen
-                await asyncio.sleep(2)  # the listener's connection closes on the engine's side
+                periodic.cancel()
                 async with http.get("http://localhost/v1/queue") as resp:
                     queue = await resp.json()
-            last = probe(proc.pid, started)
+            await asyncio.sleep(3)  # the clients' connections are closed on the engine's side
+            async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=sock)) as http:
+                samples.append(await sample(http, proc.pid, started))
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -194,19 +223,20 @@ async def soak(*, minutes: float, rate: float, users: int, speed: float, warmup_
                 proc.kill()
         log_tail = (Path(tmp) / "engine.log").read_text(errors="replace")
     tracebacks = log_tail.count("Traceback")
-    return {"tally": tally, "first": first, "last": last, "queue": queue, "tracebacks": tracebacks,
+    return {"tally": tally, "samples": samples, "queue": queue, "tracebacks": tracebacks,
             "minutes": minutes, "rate": rate, "users": users, "speed": speed}
 
 
 def summary(result: dict[str, Any]) -> tuple[list[str], bool]:
     t: Tally = result["tally"]
-    first, last = result["first"], result["last"]
+    samples: list[Probe] = result["samples"]
+    first, last = samples[0], samples[-1]
     growth = (last.rss_mb - first.rss_mb) / first.rss_mb * 100
     drops = {**{f"pipeline: {k}": v for k, v in result["queue"]["pipeline_drops"].items()},
              **{f"queue: {k}": v for k, v in result["queue"]["queue"]["drops"].items()}}
     p95 = pct(t.first_audio_ms, 95)
     errors = sum(t.errors.values()) + result["tracebacks"]
-    ok = errors == 0 and growth < 10 and last.fds <= first.fds
+    ok = errors == 0 and growth < 10 and last.files <= first.files
     rows = ["| Measure | Value | Goal | Met |", "|---|---|---|---|",
             f"| Chat messages sent | {t.sent} ({result['rate']:g}/s, {result['users']} users, "
             f"{result['minutes']:g} min) | | |",
@@ -217,14 +247,19 @@ def summary(result: dict[str, Any]) -> tuple[list[str], bool]:
             f"(n={len(t.first_audio_ms)}) | | |",
             f"| RSS after warm-up / at the end | {first.rss_mb:.1f} / {last.rss_mb:.1f} MiB "
             f"({growth:+.1f} %) | < 10 % | {'yes' if growth < 10 else '**no**'} |",
-            f"| Open descriptors after warm-up / at the end | {first.fds} / {last.fds} | no growth | "
-            f"{'yes' if last.fds <= first.fds else '**no**'} |"]
+            f"| Descriptors other than sockets, after warm-up / at the end | {first.files} / "
+            f"{last.files} | no growth | {'yes' if last.files <= first.files else '**no**'} |",
+            f"| Sockets after warm-up (clients connected) / at the end (clients gone) | "
+            f"{first.sockets} / {last.sockets} | | |"]
+    series = ", ".join(f"{p.at_s / 60:.0f} min {p.rss_mb:.0f} MiB (cache {p.cache_mb:.0f})"
+                       for p in samples)
     notes = ["Drops by reason: " + (", ".join(f"{k} {v}" for k, v in sorted(drops.items())) or "none"),
              "Refused at once (200 accepted: false): "
              + (", ".join(f"{k} {v}" for k, v in t.refusals.most_common()) or "none"),
              "Cancelled parts: " + (", ".join(f"{k} {v}" for k, v in t.cancelled.items()) or "none"),
              "Errors: " + (", ".join(f"{k} {v}" for k, v in t.errors.items()) or "none")
              + f"; tracebacks in the engine log: {result['tracebacks']}",
+             f"RSS over time (memory-tier clip cache in it): {series}",
              f"The listener plays each part for its length / {result['speed']:g}; chat mode all, "
              "10 s per-user cooldown, Piper `en_US-joe-medium`, cache on."]
     return rows + [""] + [f"- {n}" for n in notes], ok

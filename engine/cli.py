@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config as config_mod
+from . import preflight
 from .audio import wav_bytes
 from .errors import EngineError
 
@@ -92,6 +93,8 @@ def cmd_serve(cfg: config_mod.EngineConfig, args: Any) -> int:
 
     if args.port is not None:
         cfg = replace(cfg, server=replace(cfg.server, port=args.port))
+    preflight.check(cfg)  # files config.yaml names: refuse to start rather than run degraded
+    path = args.sub_config or args.config or config_mod.default_config_path()
 
     async def run() -> None:
         task = asyncio.current_task()
@@ -103,7 +106,7 @@ def cmd_serve(cfg: config_mod.EngineConfig, args: Any) -> int:
             print("ready " + " ".join(f"{k}={v}" for k, v in bound.items()), flush=True)
 
         with contextlib.suppress(asyncio.CancelledError):
-            await serve(cfg, ready=ready)
+            await serve(cfg, ready=ready, config_path=Path(path) if path else None)  # SIGHUP reloads
 
     asyncio.run(run())
     return 0

@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from . import unix_socket
+from . import config_reload, connlimits, unix_socket
 from .config import EngineConfig, ServerConfig
 from .errors import EngineError
 from .service import Engine
@@ -72,7 +72,13 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         limit = request.app[CONFIG_KEY].server.max_body_bytes
         return error_response(413, "body_too_large",
                               f"the request body is over {limit} bytes (server.max_body_bytes)")
-    except web.HTTPException:
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":  # no route, no file,
+            resp = error_response(exc.status, exc.reason.lower().replace(" ", "_"),  # a bad upgrade
+                                  exc.text or exc.reason)
+            if "Allow" in exc.headers:
+                resp.headers["Allow"] = exc.headers["Allow"]
+            return resp
         raise
     except ConnectionError as exc:  # the client hung up: nobody to answer, nothing to fix
         _LOGGER.debug("Client left during %s %s: %s", request.method, request.path, exc)
@@ -156,6 +162,7 @@ class _ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 def create_app(config: EngineConfig, *, engine: Engine | None = None) -> web.Application:
     """The application; it starts and stops its own ``Engine`` unless one is given."""
     from . import routes, ws
+    from .http import openapi
     from .http import events, monitor, openai
     from .http import auth, dashboard, overlay, settings_api
 
@@ -172,6 +179,7 @@ def create_app(config: EngineConfig, *, engine: Engine | None = None) -> web.App
     app[BOUND_KEY] = {}
     app.cleanup_ctx.append(_engine_ctx(engine))
     routes.setup(app)
+    openapi.setup(app)  # GET /openapi.json: the API's description (of every route, at request time)
     openai.setup(app)  # POST /v1/audio/speech, OpenAI-compatible
     ws.setup(app)
     events.setup(app)
@@ -232,6 +240,7 @@ async def start_sites(runner: web.AppRunner, config: EngineConfig) -> dict[str, 
     on the socket path, or anything else there, raises ``unix_socket.SocketInUse``; stopping the
     runner (``runner.cleanup()``) removes only the socket this call bound."""
     bound = {}
+    connlimits.install(runner, config.server.max_connections_per_client)
     path = socket_path(config)
     if path is not None:
         owned = await unix_socket.claim(path)
@@ -249,13 +258,18 @@ async def start_sites(runner: web.AppRunner, config: EngineConfig) -> dict[str, 
     return {"tcp": bound["tcp"], **bound}
 
 
-async def serve(config: EngineConfig, *, ready: Callable[[dict[str, str]], None] | None = None) -> None:
+async def serve(config: EngineConfig, *, ready: Callable[[dict[str, str]], None] | None = None,
+                config_path: Path | None = None) -> None:
     """Run until cancelled (Ctrl-C or SIGTERM). A live engine on the same socket is detected
-    before any backend loads (``SocketInUse``, the CLI exits non-zero)."""
+    before any backend loads (``SocketInUse``, the CLI exits non-zero). ``config_path``: reload
+    it on SIGHUP (``engine.config_reload``)."""
     path = socket_path(config)
     if path is not None:
         await unix_socket.check_free(path)
+    connlimits.quiet_accept_errors(asyncio.get_running_loop())  # out of descriptors: no flood
     app = create_app(config)
+    if config_path is not None:
+        config_reload.install(app, config_path, config)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
