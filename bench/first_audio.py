@@ -38,6 +38,7 @@ SECTION_TITLE = "## First audio before the first sentence ends (issue 11)"
 DOCS = REPO / "docs"
 NAMES = ["Robin", "Alex", "Sam", "Jordan", "Riley", "Casey", "Morgan", "Taylor", "Jamie", "Quinn"]
 GOAL_RATIO = 0.5
+RENDERS = 6
 FRAME_MS = 10
 SILENT = 0.02
 """A 10 ms frame is silent under 2 % of the loudest frame's RMS (about -34 dB)."""
@@ -173,12 +174,16 @@ def seam_section(engine: EngineProcess, voice: Any) -> tuple[list[Row], list[str
     fig.savefig(DOCS / "first_audio_seam.png", dpi=80)
     plt.close(fig)
 
-    lo, hi = (min(natural), max(natural)) if natural else (0, 0)
-    same_comma = natural[0] if natural else 0  # the seam is at the first comma
+    firsts = [natural[0]] if natural else []
+    for _ in range(RENDERS - 1):  # Piper's durations are stochastic: the pause varies per render
+        again = np.concatenate([c.audio_int16_array for c in voice.synthesize(AB_TEXT)])
+        runs = [length for start, length in silent_runs(again, w_rate)[1:-1] if length >= 150]
+        firsts += runs[:1]
+    lo, hi = min(firsts), max(firsts)
     rows = [
-        Row("seam", "silence at the seam (clause first)", seam_ms, same_comma,
-            f"pause at the same comma, whole render; its commas {lo}-{hi} ms",
-            f"within the comma pauses {lo}-{hi} ms +-20", lo - 20 <= seam_ms <= hi + 20),
+        Row("seam", "silence at the seam (clause first)", seam_ms, median([float(x) for x in firsts]),
+            f"median pause at the same comma over {RENDERS} whole renders, range {lo}-{hi} ms",
+            f"within {lo}-{hi} ms +-20", lo - 20 <= seam_ms <= hi + 20),
         Row("seam", "stitched clip length / whole sentence", s_len / w_len, unit="x",
             goal="0.9 - 1.1", met=0.9 <= s_len / w_len <= 1.1),
         Row("words", "pocketsphinx WER, clause first (whole sentence as baseline)", s_wer * 100,
@@ -187,6 +192,7 @@ def seam_section(engine: EngineProcess, voice: Any) -> tuple[list[Row], list[str
     ]
     notes = [f"text: {AB_TEXT!r}",
              f"whole {w_len:.2f} s at {w_rate} Hz, silent runs (start, ms) {w_runs}",
+             f"the first comma's pause over {RENDERS} whole renders: {firsts} ms",
              f"clause first {s_len:.2f} s at 48 kHz, first part voiced until {voiced_end} ms, seam "
              f"{seam_ms} ms",
              f"pocketsphinx (en-us default model): whole {w_text!r}; clause first {s_text!r}",

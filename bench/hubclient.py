@@ -24,6 +24,7 @@ class Play:
     wav_url: str
     text: str
     at: float
+    job: str = ""
 
 
 class Subscriber:
@@ -47,7 +48,8 @@ class Subscriber:
                 event = json.loads(line)
                 if event.get("type") == "play":
                     self.plays.put(Play(event["utterance"], event["part"], event["parts"],
-                                        event["wav_url"], event.get("text", ""), time.perf_counter()))
+                                        event["wav_url"], event.get("text", ""), time.perf_counter(),
+                                        event.get("job", "")))
         except (OSError, ValueError, AttributeError):  # AttributeError: closed under the reader
             return
 
@@ -99,6 +101,19 @@ def fetch_wav(unix: str, wav_url: str, *, first_bytes: int | None = None) -> tup
         first = time.perf_counter() - t0
         body = head + resp.read()
         return (first if first_bytes else time.perf_counter() - t0), body
+    finally:
+        conn.close()
+
+
+def get_json(unix: str, route: str) -> dict[str, Any]:
+    conn = UnixHTTPConnection(unix, timeout=60)
+    try:
+        conn.request("GET", route)
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(f"{route} answered {resp.status}: {body[:200]!r}")
+        return dict(json.loads(body))
     finally:
         conn.close()
 

@@ -1,0 +1,163 @@
+"""Memory over the chat burst (issue 11): RSS growth of the engine over the 300/60/8 burst after
+warm-up (goal <= 50 MiB), and where it goes.
+
+1. Side by side, fresh engines (cache on, shipped defaults): glibc's default malloc arenas vs
+   ``MALLOC_ARENA_MAX=2`` in the engine's environment. RSS after warm-up, after the burst, after
+   the same burst again (all hits), and the peak.
+2. In process, the same burst through ``Engine.submit`` with ``tracemalloc``: the Python
+   allocations still alive after it by source line, the kept jobs' audio and the cache tiers.
+
+    .venv/bin/python -m bench.memory [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from bench import core, engines, machine, report, texts
+from bench.common import REPO, engine_config
+from bench.core import Row, Section
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+SECTION_TITLE = "## Memory over the chat burst (issue 11)"
+GOAL_MIB = 50.0
+MIB = 2**20
+
+
+def warm_up(unix: str, *, clients: int = 8, each: int = 3) -> None:
+    """Every client thread synthesizes a few distinct lines (not the burst's), so onnxruntime and
+    the thread pool have reached their working size before the burst."""
+    def run(c: int) -> None:
+        for k in range(each):
+            core.engine_first_audio_ms(unix, texts.chat_line(5000 + c * 10 + k))
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
+
+
+def rss_run(folder: Path, env: dict[str, str]) -> dict[str, float]:
+    engine = engines.start(folder, cache=True, env=env)
+    try:
+        warm_up(engine.unix)
+        warm = engine.rss_bytes()
+        burst = core.bench_burst(engine, requests=300, distinct=60, clients=8)
+        after = engine.rss_bytes()
+        core.bench_burst(engine, requests=300, distinct=60, clients=8)
+        again = engine.rss_bytes()
+        p95 = next(r.ours for r in burst.rows if r.measure.startswith("latency p95"))
+        return {"warm": warm / MIB, "after": after / MIB, "again": again / MIB,
+                "peak": engine.peak_rss_bytes() / MIB, "p95": p95}
+    finally:
+        engine.stop()
+
+
+async def _in_process(folder: Path) -> dict[str, Any]:
+    from engine import config as config_mod
+    from engine.jobs import Job
+    from engine.service import Engine
+
+    engine = Engine(config_mod.parse(engine_config(folder, cache=True)))
+    await engine.start()
+    sem = asyncio.Semaphore(8)
+
+    async def one(text: str) -> None:
+        async with sem:
+            job = await engine.submit(engine.make_request({"text": text, "priority": "chat"}))
+            async for _ in job.chunks():
+                pass
+
+    try:
+        await asyncio.gather(*(one(texts.chat_line(7000 + i)) for i in range(24)))
+        gc.collect()
+        tracemalloc.start(1)
+        before = tracemalloc.take_snapshot()
+        lines = texts.burst_lines(60)
+        work = [lines[i % 60] for i in range(300)]
+        random.Random(42).shuffle(work)
+        await asyncio.gather(*(one(t) for t in work))
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+        traced, _peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        jobs: list[Job] = list(engine._jobs.values())
+        chunk_ids: dict[int, int] = {}
+        for j in jobs:
+            for c in j._chunks:
+                chunk_ids[id(c)] = len(c)
+        top = [(str(s.traceback[0]).replace(str(REPO) + "/", ""), s.size_diff / MIB)
+               for s in after.compare_to(before, "lineno")[:8]]
+        cache = engine.speech.cache.status() if engine.speech.cache is not None else {}
+        return {"jobs": len(jobs), "jobs_bytes": sum(j.size_bytes for j in jobs) / MIB,
+                "jobs_unique": sum(chunk_ids.values()) / MIB, "top": top, "cache": cache,
+                "traced": traced / MIB}
+    finally:
+        await engine.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="write this section of bench/RESULTS.md")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    info = machine.describe()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp:
+        runs = {name: rss_run(Path(tmp) / name, env) for name, env in
+                (("default arenas", {}), ("MALLOC_ARENA_MAX=2", {"MALLOC_ARENA_MAX": "2"}))}
+        inproc = asyncio.run(_in_process(Path(tmp) / "inproc"))
+    section = Section("RSS over the 300/60/8 burst, after warm-up")
+    base = runs["default arenas"]
+    for name, r in runs.items():
+        growth = r["after"] - r["warm"]
+        section.rows.append(Row("memory", f"RSS growth over the burst, {name}", growth, unit="MiB",
+                                goal=f"<= {GOAL_MIB:g} MiB", met=growth <= GOAL_MIB))
+        section.rows.append(Row("memory", f"RSS growth over the burst again (all hits), {name}",
+                                r["again"] - r["after"], unit="MiB"))
+        section.notes.append(f"{name}: RSS warm {r['warm']:.0f}, after the burst {r['after']:.0f}, "
+                             f"after it again {r['again']:.0f}, peak {r['peak']:.0f} MiB; burst p95 "
+                             f"{r['p95']:.0f} ms")
+    arena = runs["MALLOC_ARENA_MAX=2"]
+    section.rows.append(Row("memory", "RSS after the burst, MALLOC_ARENA_MAX=2 vs default", arena["after"],
+                            base["after"], "default arenas", unit="MiB"))
+    where = Section("Where it goes (in process, tracemalloc)")
+    where.rows += [
+        Row("memory", f"kept jobs' audio ({inproc['jobs']} jobs kept)", inproc["jobs_bytes"], unit="MiB"),
+        Row("memory", "of it distinct buffers (a hit shares the memory tier's bytes)", inproc["jobs_unique"],
+            unit="MiB"),
+        Row("memory", "Python allocations alive after the burst (tracemalloc)", inproc["traced"], unit="MiB"),
+    ]
+    where.notes.append("largest growth by line: " + "; ".join(f"{site} {mib:+.2f} MiB"
+                                                              for site, mib in inproc["top"]))
+    where.notes.append(f"cache status after: {inproc['cache']}")
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    text = report.section_text([section, where], info, ".venv/bin/python -m bench.memory --write", [
+        f"Run took {time.monotonic() - started:.0f} s; load average at the end {load}.",
+        "Warm-up: 8 client threads x 3 distinct chat lines (not the burst's) before RSS is read; the "
+        "burst is bench.core.bench_burst (300 requests, 60 distinct, 8 clients, cache empty at start).",
+    ])
+    text = text.replace(report.SECTION_TITLE, SECTION_TITLE, 1)
+    text = text.replace("| Engine | Baseline | Engine / baseline |", "| Measured | Baseline | Ratio |", 1)
+    print(text)
+    if args.write:
+        report.write_section(RESULTS, SECTION_TITLE, text)
+        print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
