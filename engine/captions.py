@@ -1,6 +1,6 @@
 """What was spoken, and what is on screen now: the dashboard's recent messages and the captions.
 
-``SpeechLog`` follows the stage (``Stage.on_change``: ``play``, ``started``, ``ended``,
+``SpeechLog`` follows the stage (``Stage.observers``: ``play``, ``started``, ``ended``,
 ``cancel``) and the drops of the pipeline and the queue. It keeps a bounded ring of
 ``Outcome``s (one per utterance or dropped event: source, user, backend, cached, time to first
 audio, the reason when it was not spoken) and the current ``Caption``: shown when OBS reports a
@@ -109,7 +109,7 @@ class SpeechLog:
 
     # -- inputs ------------------------------------------------------------------------------------
     def on_stage(self, kind: str, event: dict[str, Any]) -> None:
-        """``Stage.on_change``."""
+        """``Stage.observers``."""
         uid = str(event.get("utterance", ""))
         if kind == "play":
             self._on_play(uid, event)

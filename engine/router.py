@@ -20,13 +20,13 @@ from typing import Any, Final
 
 from .audio import BYTES_PER_SECOND
 from .backends import Backend
-from .breaker import CircuitBreaker
+from .speech.breaker import CircuitBreaker
 from .config import EngineConfig
 from .errors import (BackendError, EngineError, NoBackendLeft, NothingToSpeak, NoVoiceForLanguage,
                      UnknownBackend, UnknownVoice)
 from .jobs import Job, Skip, SynthesisRequest
 from .pipeline.language import base_language
-from .ratelimit import RateLimiter
+from .speech.ratelimit import RateLimiter
 
 _LOGGER = logging.getLogger(__name__)
 _LOCALE_VOICE: Final = re.compile(r"[a-z]{2,3}[-_][A-Za-z]{2}[-_]")

@@ -13,14 +13,14 @@ from typing import Any
 
 from . import __version__, mixed
 from .backends import Backend, BackendContext, backend_class
-from .cache import DISABLED, AudioCache, cache_key
+from .speech.cache import DISABLED, AudioCache, cache_key
 from .config import EngineConfig
 from .errors import BackendUnavailable, BadRequest, EngineError
 from .jobs import MAX_DEADLINE_MS, PRIORITY_RANK, Job, RunPart, Skip, SynthesisRequest
 from .metrics import Metrics
 from .pipeline.language import LanguageDetector, Run
 from .router import Candidate, Router
-from .scheduler import Scheduler
+from .speech.scheduler import Scheduler
 from .text import normalize
 
 _LOGGER = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from pathlib import Path
 from engine.backends.base import BackendContext
 from engine.backends.edge import EdgeBackend, EdgeOptions
 from engine.backends.edge_stream import UNREACHABLE
-from engine.breaker import CircuitBreaker
+from engine.speech.breaker import CircuitBreaker
 
 
 class Clock:

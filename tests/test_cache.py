@@ -14,9 +14,9 @@ from typing import Any
 
 import aiohttp
 
-from engine.cache import AudioCache, cache_key
-from engine.cache_disk import ClipCache
-from engine.cache_memory import MemoryTier
+from engine.speech.cache import AudioCache, cache_key
+from engine.speech.cache_disk import ClipCache
+from engine.speech.cache_memory import MemoryTier
 from engine.config import CacheConfig
 from tests.edge_fake import edge_url, point_edge_tts_at, refusing_port
 
@@ -84,8 +84,8 @@ def test_a_kill_in_the_middle_of_writes_never_leaves_a_truncated_clip(tmp_path: 
     script = f"""
 import os, sys
 sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
-from engine.cache import cache_key
-from engine.cache_disk import ClipCache
+from engine.speech.cache import cache_key
+from engine.speech.cache_disk import ClipCache
 cache = ClipCache(__import__('pathlib').Path({str(tmp_path)!r}), max_size_mb=100, ttl_seconds=0)
 print('ready', flush=True)
 i = 0

@@ -21,8 +21,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from engine.cache import AudioCache
-from engine.cache_disk import INDEX, ClipCache
+from engine.speech.cache import AudioCache
+from engine.speech.cache_disk import INDEX, ClipCache
 from engine.config import CacheConfig
 from tests.conftest import RunningEngine
 
@@ -160,7 +160,7 @@ async def test_a_corrupt_index_is_moved_aside_and_rebuilt_once_with_orphans_swep
     for path in old_files:
         os.utime(path, (OLD, OLD))
     (folder / INDEX).write_bytes(os.urandom(8192))  # garbage where the index was
-    caplog.set_level(logging.WARNING, logger="engine.cache_disk")
+    caplog.set_level(logging.WARNING, logger="engine.speech.cache_disk")
     engine = await start_engine(performance={"cache": {"dir": str(folder)}})
     cache = await health(engine)
     assert cache["state"] == "ok" and cache["disk"]["rebuilt"] == 1

@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 import redis
 
-from engine.cache_redis import PREFIX, RedisTier, redacted
+from engine.speech.cache_redis import PREFIX, RedisTier, redacted
 from tests.conftest import RunningEngine, make_config, running_engine
 from tests.edge_fake import blackhole
 from tests.redis_server import RedisServer

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from engine.http.auth import HEADER, TOKEN_KEY
 from engine.http.monitor import MONITOR_KEY
-from engine.ratelimit import RateLimiter
+from engine.speech.ratelimit import RateLimiter
 from tests.conftest import RunningEngine
 from tests.test_hub import CHAT_ALL, next_event, play_through
 

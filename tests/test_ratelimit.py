@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.ratelimit import RateLimiter
+from engine.speech.ratelimit import RateLimiter
 from tests.fake_nvml import Clock
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from engine.errors import Busy, EngineError, Expired
 from engine.jobs import Job, SynthesisRequest
-from engine.scheduler import Scheduler
+from engine.speech.scheduler import Scheduler
 
 
 class GatedRunner:

@@ -15,7 +15,7 @@ import pytest
 
 from engine.errors import BadRequest, Expired
 from engine.jobs import Job, SynthesisRequest
-from engine.scheduler import Scheduler
+from engine.speech.scheduler import Scheduler
 from tests.conftest import RunningEngine, post_unix
 
 HUGE = int("9" * 400)

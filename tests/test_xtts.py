@@ -21,7 +21,7 @@ from engine.backends import BackendContext
 from engine.backends import xtts_model
 from engine.backends.xtts import XttsBackend, XttsOptions
 from engine.errors import BackendUnavailable, UnknownVoice
-from engine.ratelimit import RateLimiter
+from engine.speech.ratelimit import RateLimiter
 from tests.conftest import RunningEngine, make_config, post_unix, running_engine
 from tests.fake_nvml import Clock, FakeNvml
 from tests.xtts_fixture import SPEAKER, build_xtts, write_reference_wav

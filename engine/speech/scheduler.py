@@ -16,8 +16,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from .errors import Busy, EngineError, Expired
-from .jobs import Job
+from ..errors import Busy, EngineError, Expired
+from ..jobs import Job
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .audio import FORMAT_ID
+from ..audio import FORMAT_ID
 from .cache_disk import ClipCache
 from .cache_memory import MemoryTier
 from .cache_redis import RedisTier
-from .config import CacheConfig
+from ..config import CacheConfig
 
 _LOGGER = logging.getLogger(__name__)
 DISABLED = {"enabled": False, "state": "disabled",
