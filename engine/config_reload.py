@@ -23,6 +23,7 @@ from aiohttp import web
 from . import config as config_mod
 from . import preflight, validate
 from .errors import ConfigError
+from .http.keys import HUB_KEY
 
 _LOGGER = logging.getLogger(__name__)
 LIVE_SECTIONS = ("chat", "sources")
@@ -69,7 +70,6 @@ class ConfigReloader:
     async def reload(self) -> bool:
         """Read the file again; apply it (True) or keep the last good config (False)."""
         from .http import settings_api
-        from .http.keys import HUB_KEY
 
         try:
             new = await asyncio.to_thread(self.read)

@@ -10,50 +10,15 @@ from typing import Any
 
 from aiohttp import web
 
-from . import audio, framing
+from . import audio, config_reload, framing
 from .errors import BadRequest, EngineError
 from .jobs import Job, SynthesisRequest
 from .speech import seam
 from .speech.split import clause_first
-from .server import BOUND_KEY, CONFIG_KEY, ENGINE_KEY
+from .http.body import read_json
+from .http.keys import BOUND_KEY, ENGINE_KEY, HUB_KEY
 
 FORMATS = ("frames", "wav", "pcm")
-
-
-class BodyTimeout(BadRequest):
-    """The request body did not arrive within ``server.body_timeout_s``."""
-
-    status = 408
-    code = "body_timeout"
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object; invalid UTF-8, invalid or too deeply nested JSON or a
-    non-object is a 400, a body slower than ``server.body_timeout_s`` a 408."""
-    timeout = request.app[CONFIG_KEY].server.body_timeout_s
-    try:
-        body = await asyncio.wait_for(request.read(), timeout)
-    except asyncio.TimeoutError:
-        raise BodyTimeout(f"the request body did not arrive within {timeout:g} s "
-                          "(server.body_timeout_s)") from None
-    data = parse_json(body, what="the body")
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object such as {\"text\": \"hello\"}")
-    return data
-
-
-def parse_json(raw: bytes | str, *, what: str) -> Any:
-    """Decode a client's JSON (HTTP body or WebSocket message); every fault is ``BadRequest``."""
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    except UnicodeDecodeError as exc:
-        raise BadRequest(f"{what} is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise BadRequest(f"{what} is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise BadRequest(f"{what} is JSON nested too deeply") from None
 
 
 async def submit(request: web.Request, data: dict[str, Any]) -> Job:
@@ -227,13 +192,15 @@ async def voices(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    from .http.keys import HUB_KEY
     from .http.monitor import active_alerts
 
     body = {**request.app[ENGINE_KEY].status(), "listen": request.app[BOUND_KEY]}
     if HUB_KEY in request.app:
         body["speech"] = request.app[HUB_KEY].status()  # queue, OBS listeners, sources
     body["alerts"] = active_alerts(request.app)  # raised alerts: the OBS plugin's status line
+    reload = config_reload.status(request.app)
+    if reload is not None:  # served by `python -m engine serve`: the file, the last reload's outcome
+        body["config"] = reload
     return web.json_response(body)
 
 

@@ -17,8 +17,9 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from .errors import BadRequest, EngineError
-from .routes import parse_json, start_frame, started
-from .server import CONFIG_KEY, ENGINE_KEY
+from .http.body import parse_json
+from .routes import start_frame, started
+from .http.keys import CONFIG_KEY, ENGINE_KEY
 
 _LOGGER = logging.getLogger(__name__)
 

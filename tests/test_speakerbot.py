@@ -174,7 +174,7 @@ async def test_a_taken_port_is_a_clear_config_error(setup: tuple[Any, Hub, Speak
 
 
 async def test_config_starts_it_with_the_engine(start_engine: Any) -> None:
-    from engine.http.keys import SPEAKERBOT_KEY
+    from engine.http.speakerbot import SPEAKERBOT_KEY
 
     running = await start_engine(speakerbot={"enabled": True, "port": 0, "udp_port": 0})
     api = running.app[SPEAKERBOT_KEY]

@@ -26,7 +26,8 @@ from pathlib import Path
 from aiohttp import web
 
 from ..errors import EngineError
-from ..server import CONFIG_KEY, _via_unix_socket
+from .guard import via_unix_socket
+from .keys import CONFIG_KEY
 
 _LOGGER = logging.getLogger(__name__)
 TOKEN_FILE = "api-token"
@@ -93,7 +94,7 @@ def dashboard_url(base: str, token: str) -> str:
 
 def authorized(request: web.Request) -> bool:
     """The Unix socket, or the token in a header or the cookie."""
-    if _via_unix_socket(request):
+    if via_unix_socket(request):
         return True
     token = request.app[TOKEN_KEY]
     auth = request.headers.get("Authorization", "")

@@ -29,10 +29,10 @@ from ..errors import BadRequest, ConfigError
 from ..hub import Hub
 from ..pipeline.events import Announcement, event_from_dict
 from ..pipeline.pipeline import Drop
-from ..routes import read_json
-from ..server import CONFIG_KEY, ENGINE_KEY
+from .body import read_json
 from ..speech.stage import PlaybackReport
-from .keys import HUB_KEY, SPEAKERBOT_KEY
+from .keys import CONFIG_KEY, ENGINE_KEY, HUB_KEY
+from .speakerbot import SPEAKERBOT_KEY
 from .speakerbot import SpeakerbotApi
 
 _LOGGER = logging.getLogger(__name__)

@@ -1,12 +1,25 @@
-"""Typed application keys shared by the HTTP modules (imports nothing of ``engine.http``)."""
+"""Typed application keys and the JSON error reply, shared by every HTTP module.
+
+It imports nothing of ``engine.http``, so any handler module can use it without a cycle; the
+application (``engine.server``) imports the handler modules, never the reverse.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from ..config import EngineConfig
 from ..hub import Hub
-from .speakerbot import SpeakerbotApi
+from ..service import Engine
 
+ENGINE_KEY = web.AppKey("engine", Engine)
+CONFIG_KEY = web.AppKey("config", EngineConfig)
+BOUND_KEY = web.AppKey("bound", dict)
+"""Addresses actually listened on: ``{"tcp": "127.0.0.1:8000", "unix": "/run/..."}``."""
+HOSTS_KEY = web.AppKey("hosts", frozenset)
+"""Accepted ``Host`` names: bare names (any allowed port) and ``name:port`` entries."""
 HUB_KEY = web.AppKey("hub", Hub)
-SPEAKERBOT_KEY = web.AppKey("speakerbot", SpeakerbotApi)
-"""Present while the Speaker.bot-compatible API runs (``speakerbot.enabled``)."""
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)

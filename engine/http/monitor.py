@@ -24,9 +24,8 @@ from ..cost import EnergyMeter, Rapl
 from ..errors import BadRequest
 from ..history import History, Sample
 from ..hub import Hub
-from ..server import CONFIG_KEY, ENGINE_KEY
+from .keys import CONFIG_KEY, ENGINE_KEY, HUB_KEY
 from ..service import Engine
-from .keys import HUB_KEY
 
 _LOGGER = logging.getLogger(__name__)
 SAMPLE_INTERVAL_S = 5.0

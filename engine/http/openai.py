@@ -31,8 +31,9 @@ from .. import encode
 from ..errors import (BadRequest, EngineError, NoVoiceForLanguage, NothingToSpeak, TextTooLong,
                       UnknownBackend, UnknownVoice)
 from ..jobs import Job
-from ..routes import BodyTimeout, meta_headers, read_json, started
-from ..server import CONFIG_KEY, ENGINE_KEY
+from ..routes import meta_headers, started
+from .body import BodyTimeout, read_json
+from .keys import CONFIG_KEY, ENGINE_KEY
 
 _LOGGER = logging.getLogger(__name__)
 ROUTE = "/v1/audio/speech"

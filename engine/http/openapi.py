@@ -19,7 +19,7 @@ from aiohttp import web
 from .. import __version__ as version
 from ..config import PRIORITIES
 from ..pipeline.events import EVENT_TYPES
-from ..server import CONFIG_KEY
+from .keys import CONFIG_KEY
 from ..jobs import MAX_DEADLINE_MS
 from . import auth
 

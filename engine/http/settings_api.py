@@ -32,12 +32,11 @@ from ..errors import BadRequest, ConfigError, EngineError
 from ..pipeline.moderation import write_atomic
 from ..pipeline.options import ChatOptions
 from ..pipeline.pipeline import Pipeline
-from ..routes import read_json
-from ..server import CONFIG_KEY
+from .body import read_json
+from .keys import CONFIG_KEY, HUB_KEY
 from ..sources import REGISTRY as SOURCES
 from ..sources import source_class
 from . import auth
-from .keys import HUB_KEY
 
 _LOGGER = logging.getLogger(__name__)
 LOCAL_FILE = "config.local.yaml"

@@ -30,7 +30,7 @@ from ..errors import ConfigError, EngineError
 from ..hub import Hub
 from ..pipeline.events import Announcement
 from ..pipeline.pipeline import Drop
-from ..server import LOOPBACK_NAMES
+from .guard import LOOPBACK_NAMES
 from .speakerbot_options import SpeakerbotOptions
 
 _LOGGER = logging.getLogger(__name__)
@@ -315,3 +315,7 @@ def _host_name(host: str) -> str:
     if host.startswith("["):
         return host[:host.find("]") + 1] if "]" in host else host
     return host.split(":", 1)[0] if host.count(":") == 1 else host
+
+
+SPEAKERBOT_KEY = web.AppKey("speakerbot", SpeakerbotApi)
+"""Present while the Speaker.bot-compatible API runs (``speakerbot.enabled``)."""
