@@ -15,7 +15,7 @@ import os
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import Metric
@@ -25,7 +25,12 @@ from .metrics_families import families
 
 if TYPE_CHECKING:
     from .jobs import Job
-    from .service import Engine
+
+
+class HasStatus(Protocol):
+    """What the metrics read of the engine: its ``/health`` status."""
+
+    def status(self) -> dict[str, Any]: ...
 
 _BUCKETS = (0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0)
 TRACKED_JOBS = 4096
@@ -41,7 +46,7 @@ _SKIP_CLASSES = (("rate limited", "rate_limited"), ("circuit", "breaker_open"), 
 
 
 class Metrics:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: HasStatus) -> None:
         self.engine = engine
         self.registry = CollectorRegistry()
         self.registry.register(_SnapshotCollector(self))

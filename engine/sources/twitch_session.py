@@ -7,13 +7,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+from ..pipeline.events import ChatMessage, StreamEvent
+from ..secrets import Secrets
 from .irc import IrcMessage, IrcParseError, parse_line
 from .twitch_events import chat_message, stream_event
 
-if TYPE_CHECKING:
-    from .twitch import TwitchSource
+
+class TwitchSource(Protocol):
+    """What a session uses of its source (``engine.sources.twitch.TwitchSource``)."""
+
+    nick: str
+    channel: str
+    tags_enabled: bool
+    secrets: Secrets
+    options: Any
+
+    @property
+    def address(self) -> str: ...
+
+    def anonymous_nick(self) -> str: ...
+
+    def send_line(self, writer: asyncio.StreamWriter, line: str) -> None: ...
+
+    def _emit(self, event: ChatMessage | StreamEvent) -> None: ...
+
+    def _error(self, what: str) -> None: ...
+
+    def _set_state(self, state: str, detail: str) -> None: ...
 
 _LOGGER = logging.getLogger(__name__)
 
