@@ -26,7 +26,10 @@ def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 def start(folder: Path, *, cache: bool, overrides: dict[str, Any] | None = None,
           env: dict[str, str] | None = None, timeout_s: float = 120) -> EngineProcess:
-    """``python -m engine serve`` with ``engine_config(folder)`` updated by ``overrides``."""
+    """``python -m engine serve`` with ``engine_config(folder)`` updated by ``overrides``.
+    ``folder`` must have no whitespace (the engine's ready line is split on it)."""
+    if any(ch.isspace() for ch in str(folder)):
+        raise ValueError(f"no whitespace in the engine's folder, please: {folder}")
     folder.mkdir(parents=True, exist_ok=True)
     cfg = folder / "config.yaml"
     cfg.write_text(yaml.safe_dump(merged(engine_config(folder, cache=cache), overrides or {})))

@@ -101,7 +101,7 @@ async def _in_process(folder: Path) -> dict[str, Any]:
                 chunk_ids[id(c)] = len(c)
         top = [(str(s.traceback[0]).replace(str(REPO) + "/", ""), s.size_diff / MIB)
                for s in after.compare_to(before, "lineno")[:8]]
-        cache = engine.speech.cache.status() if engine.speech.cache is not None else {}
+        cache = engine.cache.status() if engine.cache is not None else {}
         return {"jobs": len(jobs), "jobs_bytes": sum(j.size_bytes for j in jobs) / MIB,
                 "jobs_unique": sum(chunk_ids.values()) / MIB, "top": top, "cache": cache,
                 "traced": traced / MIB}
@@ -117,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     info = machine.describe()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp:
-        runs = {name: rss_run(Path(tmp) / name, env) for name, env in
-                (("default arenas", {}), ("MALLOC_ARENA_MAX=2", {"MALLOC_ARENA_MAX": "2"}))}
+        runs = {name: rss_run(Path(tmp) / name.replace("=", "-"), env) for name, env in
+                (("default-arenas", {}), ("MALLOC_ARENA_MAX=2", {"MALLOC_ARENA_MAX": "2"}))}
         inproc = asyncio.run(_in_process(Path(tmp) / "inproc"))
     section = Section("RSS over the 300/60/8 burst, after warm-up")
-    base = runs["default arenas"]
+    base = runs["default-arenas"]
     for name, r in runs.items():
         growth = r["after"] - r["warm"]
         section.rows.append(Row("memory", f"RSS growth over the burst, {name}", growth, unit="MiB",
