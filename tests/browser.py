@@ -149,7 +149,9 @@ class Browser:
     @classmethod
     @contextlib.asynccontextmanager
     async def launch(cls) -> AsyncIterator[Browser]:
-        profile = tempfile.TemporaryDirectory(prefix="tts-chromium-")
+        # Chromium's helper processes may still write to the profile for a moment after the
+        # browser exits, so a leftover file there is not an error
+        profile = tempfile.TemporaryDirectory(prefix="tts-chromium-", ignore_cleanup_errors=True)
         proc = subprocess.Popen([chromium_path(), *FLAGS, f"--user-data-dir={profile.name}",
                                  "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         http = aiohttp.ClientSession()
@@ -169,12 +171,16 @@ class Browser:
             if browser is not None:
                 await browser._close()
             await http.close()
-            proc.terminate()
-            try:
-                await asyncio.to_thread(proc.wait, 10)
+            try:  # Browser.close asked it to quit; give it a moment before terminating it
+                await asyncio.to_thread(proc.wait, 5)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                await asyncio.to_thread(proc.wait, 10)
+                proc.terminate()
+                try:
+                    await asyncio.to_thread(proc.wait, 10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    await asyncio.to_thread(proc.wait, 10)
+            await asyncio.sleep(0.2)
             profile.cleanup()
 
     async def new_page(self, *, width: int = 1280, height: int = 900) -> Page:
