@@ -31,6 +31,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from . import config_reload, connlimits, unix_socket
 from .config import EngineConfig
+from . import routes, ws
+from .http import auth, dashboard, events, monitor, openai, openapi, overlay, settings_api
 from .http.guard import guard, own_hosts
 from .http.keys import BOUND_KEY, CONFIG_KEY, ENGINE_KEY, HOSTS_KEY
 from .service import Engine
@@ -59,11 +61,6 @@ class _ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 def create_app(config: EngineConfig, *, engine: Engine | None = None) -> web.Application:
     """The application; it starts and stops its own ``Engine`` unless one is given."""
-    from . import routes, ws
-    from .http import openapi
-    from .http import events, monitor, openai
-    from .http import auth, dashboard, overlay, settings_api
-
     limits = config.server
     handler_args = {  # per connection: idle/unfinished-head timeout, header caps, quiet client faults
         "keepalive_timeout": limits.idle_timeout_s, "max_line_size": MAX_LINE_BYTES,
