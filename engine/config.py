@@ -31,7 +31,7 @@ PRIORITIES = ("announcement", "event", "chat")
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
-    """TCP address. Keep it on loopback: the API has no authentication."""
+    """TCP address. Keep it on loopback: beyond it every route needs the install's token."""
     port: int = field(default=8000, metadata={"min": 0, "max": 65535})
     """TCP port; 0 picks a free one (tests)."""
     unix_socket: str = "auto"

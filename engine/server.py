@@ -2,7 +2,8 @@
 
 One application is served on TCP (``server.host``:``server.port``, loopback by default) and on a
 Unix socket in a user-only folder (mode 0600, ``engine.unix_socket``), the plugin's default
-transport on Linux/macOS. The API has no authentication, so every request passes ``guard``:
+transport on Linux/macOS. Every request passes ``engine.http.guard`` first, and steering routes
+need the install's token on TCP (``engine.http.auth``):
 
 - ``Host`` must be one of the engine's own names (127.0.0.1, localhost, [::1], ``server.host``,
   ``server.allowed_hosts``), so a web page that rebinds its DNS name to 127.0.0.1 is refused.

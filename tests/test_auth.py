@@ -113,3 +113,17 @@ def test_dashboard_url_prints_the_address_with_the_token(
     token = auth.read_token(tmp_path / "data")
     assert token is not None
     assert capsys.readouterr().out.strip() == f"http://127.0.0.1:8123/?token={token}"
+
+
+async def test_listening_beyond_loopback_needs_the_token_on_every_route(start_engine: Any) -> None:
+    running = await start_engine(server={"host": "0.0.0.0"})
+    port = running.tcp.rsplit(":", 1)[1]
+    url = f"http://127.0.0.1:{port}"
+    for method, route in (("GET", "/health"), ("GET", "/metrics"), ("GET", "/v1/voices"),
+                          ("POST", "/v1/synthesize"), ("GET", "/overlay")):
+        status, body = await status_of(url, method, route, {"text": "hi", "format": "pcm"}, {})
+        assert status == 403 and body["error"]["code"] == "token_required", (route, status)
+    status, _ = await status_of(url, "GET", "/health", None, running.headers)
+    assert status == 200
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/overlay?token={running.token}") as r:
+        assert r.status == 200 and "text/html" in r.headers["Content-Type"]

@@ -100,6 +100,8 @@ def authorized(request: web.Request) -> bool:
     auth = request.headers.get("Authorization", "")
     offered = [auth[7:].strip() if auth[:7].lower() == "bearer " else "",
                request.headers.get(HEADER, ""), request.cookies.get(COOKIE, "")]
+    if request.method == "GET" and request.app[_EXPOSED_KEY]:  # an overlay URL in another room
+        offered.append(request.query.get("token", ""))
     return any(o and hmac.compare_digest(o.encode(), token.encode()) for o in offered)
 
 
@@ -118,12 +120,22 @@ def protect(app: web.Application, method: str, path: str) -> None:
 
 
 _EXTRA_KEY = web.AppKey("auth_protected", set)
+_EXPOSED_KEY = web.AppKey("auth_everywhere", bool)
+
+
+def exposed(host: str) -> bool:
+    """Whether ``server.host`` reaches beyond this machine (anything but a loopback address)."""
+    host = host.strip().strip("[]").lower()
+    return not (host in ("localhost", "::1") or host.startswith("127."))
 
 
 @web.middleware
 async def token_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The token for steering and announcement routes; for every route when the engine listens
+    beyond loopback (except the dashboard's landing page, which checks ``?token=`` itself)."""
     key = (request.method, request.path)
-    if key in PROTECTED or key in request.app[_EXTRA_KEY]:
+    everywhere = request.app[_EXPOSED_KEY] and key != ("GET", "/")
+    if everywhere or key in PROTECTED or key in request.app[_EXTRA_KEY]:
         try:
             require(request)
         except TokenRequired as exc:
@@ -142,4 +154,8 @@ def setup(app: web.Application) -> None:
                       "the dashboard address changes at every start", data_dir, exc)
         app[TOKEN_KEY] = secrets.token_urlsafe(32)
     app[_EXTRA_KEY] = set()
+    app[_EXPOSED_KEY] = exposed(app[CONFIG_KEY].server.host)
+    if app[_EXPOSED_KEY]:
+        _LOGGER.warning("server.host is %s, beyond loopback: every route needs the token",
+                        app[CONFIG_KEY].server.host)
     app.middlewares.append(token_guard)
