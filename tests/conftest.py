@@ -80,7 +80,7 @@ async def running_engine(config: config_mod.EngineConfig, *, extra: dict[str, An
     runner: web.AppRunner | None = None
     try:
         app = create_app(config, engine=engine)
-        runner = web.AppRunner(app)
+        runner = web.AppRunner(app, access_log=None)  # as serve(): no access log (a ?token= URL)
         await runner.setup()
         bound = await start_sites(runner, config)
         app[BOUND_KEY].update(bound)
