@@ -89,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_serve(cfg: config_mod.EngineConfig, args: Any) -> int:
     from dataclasses import replace
 
+    from .malloc import limit_arenas
     from .server import serve
 
+    limit_arenas()  # before any thread: bounds the RSS a burst leaves behind (engine/malloc.py)
     if args.port is not None:
         cfg = replace(cfg, server=replace(cfg.server, port=args.port))
     preflight.check(cfg)  # files config.yaml names: refuse to start rather than run degraded
