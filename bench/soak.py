@@ -26,6 +26,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,9 @@ class Probe:
     """Audio held by the clip cache's memory tier (it fills up to ``performance.cache.memory_mb``)."""
 
 
-def start_engine(folder: Path, *, overrides: dict[str, Any] | None = None,
-                 timeout_s: float = 120) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+def start_engine(folder: Path, *, overrides: dict[str, Any] | None = None, timeout_s: float = 120,
+                 preexec_fn: Callable[[], None] | None = None
+                 ) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     """``python -m engine serve`` with chat on (every line, many users), WARNING logs and
     ``overrides`` merged in; returns it and the addresses it printed (``tcp``, ``unix``)."""
     cfg = engine_config(folder, cache=True)
@@ -81,7 +83,7 @@ def start_engine(folder: Path, *, overrides: dict[str, Any] | None = None,
     (folder / "config.yaml").write_text(yaml.safe_dump(cfg))
     log = (folder / "engine.log").open("wb")
     command = [sys.executable, "-m", "engine", "serve", "--config", str(folder / "config.yaml")]
-    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=log)
+    proc = subprocess.Popen(command, cwd=REPO, preexec_fn=preexec_fn, stdout=subprocess.PIPE, stderr=log)
     assert proc.stdout is not None
     deadline, line = time.monotonic() + timeout_s, b""
     while not line.endswith(b"\n"):
