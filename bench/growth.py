@@ -34,6 +34,20 @@ SECTION_TITLE = "## How cost grows (issue 11)"
 LENGTHS = (10, 30, 100, 300, 1000)
 SECOND = "en_US-second-medium"
 MIB = 2**20
+WHY = [
+    "Why the curves bend. Length: first audio follows the first part, not the whole text (a "
+    "long first sentence is cut at a clause, then Piper streams sentence by sentence), so it is "
+    "flat with length up to the first part's own length and noisy with the load; total time is "
+    "about linear in length (Piper's real-time factor), with an offset for the request.",
+    "Cache entries: the disk tier keeps clips and its index in files (diskcache's SQLite), not in "
+    "the process, and the memory tier is bounded by performance.cache.memory_mb, so RSS stays "
+    "flat; what moves it is the first synthesis (onnxruntime) and the load's noise.",
+    "max_concurrent and voices: flat or slightly down. Piper runs one synthesis at a time per "
+    "voice (a fair lock per voice in engine/backends/piper.py), and onnxruntime already spreads "
+    "one inference over both cores, so more concurrent jobs only queue; two voices can run two "
+    "inferences at once but they share the same 2 cores (oversubscribed threads), and each "
+    "extra loaded voice costs its model's memory (RSS in the notes).",
+]
 
 
 def text_of(chars: int, i: int) -> str:
@@ -206,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     command = (f".venv/bin/python -m bench.growth --entries {args.entries} --reps {args.reps} "
                f"--requests {args.requests} --write")
     text = report.section_text(sections, info, command, [
-        f"Run took {time.monotonic() - started:.0f} s; load average at the end {load}."])
+        f"Run took {time.monotonic() - started:.0f} s; load average at the end {load}.", *WHY])
     text = text.replace(report.SECTION_TITLE, SECTION_TITLE, 1)
     text = text.replace("| Engine | Baseline | Engine / baseline |", "| Measured | Baseline | Ratio |", 1)
     print(text)
