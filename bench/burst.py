@@ -141,6 +141,15 @@ def hub_burst(folder: Path) -> Section:
         f"burst.backlog_s right after the posts): {backlog_s / 1.5:.0f} s even at the top rate 1.5, so "
         f"speaking every line within {GOAL_S:g} s needs collapsing or dropping whatever is over "
         f"{GOAL_S * 1.5:.0f} s at 1.0")
+    per_line = speech_s / max(1, len(spoken))
+    section.notes.append(
+        f"what limits it: a spoken line took {per_line:.1f} s on average at the rates used, so the "
+        f"{LINES - collapsed} lines left after collapsing need about {per_line * (LINES - collapsed):.0f} s "
+        f"of playback, over the {GOAL_S:g} s goal even at 1.5x; the policy (engine/speech/burst.py) "
+        "estimates 15 characters a second, faster than Piper speaks, and drops the oldest chat past "
+        "max_backlog_s 60 (backlog) or unstarted after chat_deadline_s 30 (stale), each with its "
+        "reason. Meeting the goal with these lines needs more collapsing (e.g. near-repeats) or a "
+        "higher max_rate, the lead's call")
     section.notes.append(
         f"posted in {sent_s:.2f} s; {len(accepted)} queued; not spoken, by reason: {dict(by_reason)} "
         f"(e.g. {sorted(set(dropped.values()))[:2]}); {speech_s:.1f} s of audio played; chat rate per "
@@ -179,8 +188,11 @@ def engine_burst(folder: Path) -> Section:
     piper_s = piper_floor_s()
     rows = {r.measure: r for r in section.rows}
     section.notes.append(f"the floor: in-process Piper synthesizes the 60 distinct lines one after another "
-                         f"in {piper_s:.1f} s on this machine now (the burst's 60 syntheses, "
-                         "max_concurrent 2 on 2 shared cores)")
+                         f"in {piper_s:.1f} s on this machine now ({piper_s / 60 * 1000:.0f} ms a line). "
+                         "What limits p95: 8 clients keep 8 distinct lines outstanding, Piper runs one "
+                         "synthesis at a time per voice, so the last of them waits about 8 syntheses "
+                         f"(~{8 * piper_s / 60 * 1000:.0f} ms); p95 <= 300 ms needs a synthesis under "
+                         "about 40 ms a line (a quieter or faster CPU, or a second voice instance)")
     tput, p95 = rows["throughput"], rows["latency p95 (full clip)"]
     tput.baseline, tput.baseline_name = OLD["req/s"], "main before (issue 11's table)"
     p95.baseline, p95.baseline_name = OLD["p95"], "main before (issue 11's table)"

@@ -197,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         "it held the first inferences' one-off growth (onnxruntime's memory arena, thread pools, "
         "imports); after warm-up the burst itself grew RSS by the first row, nearly all of it native "
         "(tracemalloc sees the clips only), and glibc's per-thread arenas were most of that.",
+        "Piper alone is one thread and one sample per row: it shows that single-threaded synthesis "
+        "barely grows with onnxruntime's memory arena on (turning it off made RSS grow more), so "
+        "the engine's growth came from many threads allocating, which the arena cap bounds. "
+        "Kept jobs count a hit's shared buffer once per job: their budget (JOBS_KEPT_BYTES, now "
+        "32 MiB) bounds the worst case, the distinct audio they hold is the row below it.",
     ])
     text = text.replace(report.SECTION_TITLE, SECTION_TITLE, 1)
     text = text.replace("| Engine | Baseline | Engine / baseline |", "| Measured | Baseline | Ratio |", 1)
