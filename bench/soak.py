@@ -234,6 +234,8 @@ def summary(result: dict[str, Any]) -> tuple[list[str], bool]:
     samples: list[Probe] = result["samples"]
     first, last = samples[0], samples[-1]
     growth = (last.rss_mb - first.rss_mb) / first.rss_mb * 100
+    base = first.rss_mb - first.cache_mb
+    other = (last.rss_mb - last.cache_mb - base) / base * 100
     drops = {**{f"pipeline: {k}": v for k, v in result["queue"]["pipeline_drops"].items()},
              **{f"queue: {k}": v for k, v in result["queue"]["queue"]["drops"].items()}}
     p95 = pct(t.first_audio_ms, 95)
@@ -249,6 +251,9 @@ def summary(result: dict[str, Any]) -> tuple[list[str], bool]:
             f"(n={len(t.first_audio_ms)}) | | |",
             f"| RSS after warm-up / at the end | {first.rss_mb:.1f} / {last.rss_mb:.1f} MiB "
             f"({growth:+.1f} %) | < 10 % | {'yes' if growth < 10 else '**no**'} |",
+            f"| The same without the clip cache's memory tier (bounded by "
+            f"performance.cache.memory_mb) | {first.rss_mb - first.cache_mb:.1f} / "
+            f"{last.rss_mb - last.cache_mb:.1f} MiB ({other:+.1f} %) | | |",
             f"| Descriptors other than sockets, after warm-up / at the end | {first.files} / "
             f"{last.files} | no growth | {'yes' if last.files <= first.files else '**no**'} |",
             f"| Sockets after warm-up (clients connected) / at the end (clients gone) | "
