@@ -20,7 +20,7 @@ from engine.server import CONFIG_KEY
 from bench.soak import start_engine
 from tests.conftest import RunningEngine
 
-FUZZ_EXAMPLES = int(os.environ.get("STREAMER_TTS_FUZZ_EXAMPLES", "30"))
+FUZZ_EXAMPLES = int(os.environ.get("STREAMER_TTS_FUZZ_EXAMPLES", "20"))
 FUZZ_SECONDS = int(os.environ.get("STREAMER_TTS_FUZZ_SECONDS", "0"))
 """With a time budget, fuzzing repeats until it is spent (0: each phase once, ~30 s here)."""
 
@@ -72,7 +72,7 @@ def test_schemathesis_finds_no_server_error_and_no_nonconformance(tmp_path: Path
              "response_schema_conformance", "--max-examples", str(FUZZ_EXAMPLES),
              *(["--max-time", str(FUZZ_SECONDS)] if FUZZ_SECONDS else []),
              "--phases", "examples,coverage,fuzzing,stateful",
-             "--request-timeout", "30", "--workers", "2", "--seed", "12",
+             "--request-timeout", "30", "--workers", "1", "--seed", "12",  # 2: a CPython 3.11 ast race
              "--suppress-health-check", "all", "--exclude-tag", "stream",
              "--header", f"Authorization: Bearer {token}", "--output-sanitize", "false"],
             cwd=tmp_path, capture_output=True, text=True, timeout=FUZZ_SECONDS + 300)
