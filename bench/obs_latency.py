@@ -72,6 +72,16 @@ def section(summary: dict[str, dict[str, float]], runs: int, command: str,
             "what it logs itself (from the `play` event reaching it to PLAYING); the engine column is "
             "the engine's `total_ms` for the job of the first part played (from /v1/jobs/<id>: its wait "
             "in the engine's queue and its synthesis).", ""]
+    chat = summary.get("chat", {})
+    load = next((v for k, v in machine_info if k.startswith("Load average")), "")
+    if "playing_median_ms" in chat and "engine_median_ms" in chat:
+        route = chat["playing_median_ms"] - chat["engine_median_ms"]
+        out += [f"Where a short chat line's time goes: the engine's job for its only part (queue wait and "
+                f"Piper synthesis) took {_ms(chat['engine_median_ms'])}; everything else (ngircd, the "
+                f"engine's source, pipeline and stage, the `play` event, the WAV download, the plugin's "
+                f"timer, which OBS runs once per video frame, and the Media Source opening the file) took "
+                f"{_ms(route)}. Load average at start: {load} on 2 cores; synthesis time grows with the "
+                "load, the route's share does not.", ""]
     return "\n".join(out) + "\n"
 
 
