@@ -151,29 +151,37 @@ def main(argv: list[str] | None = None) -> int:
     info = machine.describe()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp:
-        runs = {name: rss_run(Path(tmp) / name.replace("=", "-"), env) for name, env in
-                (("MALLOC_ARENA_MAX=16", {"MALLOC_ARENA_MAX": "16"}), ("serve-as-shipped", {}))}
+        configs = [("MALLOC_ARENA_MAX=16", {"MALLOC_ARENA_MAX": "16"}), ("serve-as-shipped", {})]
+        runs: dict[str, list[dict[str, float]]] = {}
+        for n, (name, env) in enumerate(configs + configs[::-1]):  # ABBA: the load's drift cancels
+            runs.setdefault(name, []).append(rss_run(Path(tmp) / f"run{n}-{name.replace('=', '-')}", env))
         inproc = asyncio.run(_in_process(Path(tmp) / "inproc"))
     alone = {name: piper_alone(arena=arena, env=env) for name, arena, env in (
         ("onnxruntime arena on (default)", True, {}),
         ("onnxruntime arena on, MALLOC_ARENA_MAX=2", True, {"MALLOC_ARENA_MAX": "2"}),
         ("onnxruntime arena off", False, {}))}
-    section = Section("RSS over the 300/60/8 burst, after warm-up")
-    base = runs["MALLOC_ARENA_MAX=16"]
-    for name, r in runs.items():
-        growth = r["after"] - r["warm"]
-        section.rows.append(Row("memory", f"RSS growth over the burst, {name}", growth, unit="MiB",
-                                goal=f"<= {GOAL_MIB:g} MiB", met=growth <= GOAL_MIB))
+    section = Section("RSS over the 300/60/8 burst, after warm-up (two fresh engines each, ABBA)")
+
+    def mean(name: str, key: str) -> float:
+        return sum(r[key] for r in runs[name]) / len(runs[name])
+
+    for name, both in runs.items():
+        growths = [r["after"] - r["warm"] for r in both]
+        worst = max(growths)
+        section.rows.append(Row("memory", f"RSS growth over the burst, {name} (worst of 2)", worst,
+                                unit="MiB", goal=f"<= {GOAL_MIB:g} MiB", met=worst <= GOAL_MIB))
         section.rows.append(Row("memory", f"RSS growth over the burst again (all hits), {name}",
-                                r["again"] - r["after"], unit="MiB"))
-        section.notes.append(f"{name}: RSS warm {r['warm']:.0f}, after the burst {r['after']:.0f}, "
-                             f"after it again {r['again']:.0f}, peak {r['peak']:.0f} MiB; burst p95 "
-                             f"{r['p95']:.0f} ms")
-    shipped = runs["serve-as-shipped"]
-    section.rows.append(Row("memory", "RSS after the burst, serve as shipped (2 arenas)", shipped["after"],
-                            base["after"], "glibc's default (16 arenas on 2 cores)", unit="MiB"))
-    section.rows.append(Row("memory", "burst p95, serve as shipped (2 arenas)", shipped["p95"],
-                            base["p95"], "glibc's default (16 arenas on 2 cores)"))
+                                max(r["again"] - r["after"] for r in both), unit="MiB"))
+        for r in both:
+            section.notes.append(f"{name}: RSS warm {r['warm']:.0f}, after the burst {r['after']:.0f}, "
+                                 f"after it again {r['again']:.0f}, peak {r['peak']:.0f} MiB; burst p95 "
+                                 f"{r['p95']:.0f} ms")
+    old_name, new_name = "MALLOC_ARENA_MAX=16", "serve-as-shipped"
+    section.rows.append(Row("memory", "RSS after the burst, serve as shipped (2 arenas), mean",
+                            mean(new_name, "after"), mean(old_name, "after"),
+                            "glibc's default (16 arenas on 2 cores)", unit="MiB"))
+    section.rows.append(Row("memory", "burst p95, serve as shipped (2 arenas), mean", mean(new_name, "p95"),
+                            mean(old_name, "p95"), "glibc's default (16 arenas on 2 cores)"))
     where = Section("Where it goes (in process, tracemalloc)")
     where.rows += [
         Row("memory", f"kept jobs' audio ({inproc['jobs']} jobs kept)", inproc["jobs_bytes"], unit="MiB"),
