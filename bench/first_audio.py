@@ -152,7 +152,10 @@ def seam_section(engine: EngineProcess, voice: Any) -> tuple[list[Row], list[str
                    if start <= voiced_end < start + length)
     w_len, s_len = whole.size / w_rate, stitched.size / s_rate
     write_wav(DOCS / "ab" / "whole_sentence.wav", whole, w_rate)
-    write_wav(DOCS / "ab" / "clause_first.wav", stitched, s_rate)
+    import soxr
+
+    ab = soxr.resample(stitched.astype(np.float32) / 32768, s_rate, w_rate)  # same rate, half the size
+    write_wav(DOCS / "ab" / "clause_first.wav", (np.clip(ab, -1, 1) * 32767).astype(np.int16), w_rate)
     w_text, s_text = transcribe(whole, w_rate), transcribe(stitched, s_rate)
     w_wer, s_wer = wer(AB_TEXT, w_text), wer(AB_TEXT, s_text)
 
