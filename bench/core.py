@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import framing
+from engine.http import framing
 
 from . import texts
 from .common import EngineProcess, UnixHTTPConnection, free_port, median, pct

@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # `python bench/edge_down.py`
 
 from bench import machine, report
 from bench.common import REPO, UnixHTTPConnection, median, pct
-from engine import framing
+from engine.http import framing
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION_TITLE = "## Edge down: fallback cost"

@@ -27,7 +27,7 @@ from pathlib import Path
 from bench import core, engines, machine, report, texts
 from bench.common import UnixHTTPConnection, median
 from bench.core import Row, Section
-from engine import framing
+from engine.http import framing
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SECTION_TITLE = "## How cost grows (issue 11)"

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from engine import framing
+from engine.http import framing
 from tests.hostile_lines import CHAT_CAP_S, CONFIG, LINES, HostileLine
 
 from . import machine, report

@@ -102,7 +102,7 @@ def piper_alone(*, arena: bool, env: dict[str, str]) -> dict[str, float]:
 
 async def _in_process(folder: Path) -> dict[str, Any]:
     from engine import config as config_mod
-    from engine.jobs import Job
+    from engine.speech.jobs import Job
     from engine.service import Engine
 
     engine = Engine(config_mod.parse(engine_config(folder, cache=True)))

@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # `python bench/openai.py`
     __package__ = "bench"
 
 from bench.common import EngineProcess, UnixHTTPConnection, median
-from engine import encode
+from engine.http import encode
 
 TEXT = ("Welcome to the stream number {i}. Today we build a speech engine. It streams sentence by "
         "sentence. The cache makes repeats instant. Enjoy the show!")

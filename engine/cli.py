@@ -90,7 +90,7 @@ def cmd_serve(cfg: config_mod.EngineConfig, args: Any) -> int:
     from dataclasses import replace
 
     from .malloc import limit_arenas
-    from .server import serve
+    from .http.app import serve
 
     limit_arenas()  # before any thread: bounds the RSS a burst leaves behind (engine/malloc.py)
     if args.port is not None:
@@ -180,7 +180,7 @@ def cmd_dashboard_url(cfg: config_mod.EngineConfig, args: Any) -> int:
 
 
 def cmd_status(cfg: config_mod.EngineConfig, args: Any) -> int:
-    from .status_tui import run, target_for
+    from .monitor.status_tui import run, target_for
 
     if not 0.2 <= args.interval <= 3600:
         raise EngineError("--interval must be from 0.2 to 3600 seconds")

@@ -73,7 +73,7 @@ class GpuConfig:
 
 @dataclass(frozen=True)
 class AlertsConfig:
-    """Alert thresholds (``engine/alerts.py``): raised above the limit, cleared once the value is
+    """Alert thresholds (``engine/monitor/alerts.py``): raised above the limit, cleared once the value is
     back the margin under it; shown in ``/v1/status``, ``/health`` and ``/metrics``."""
 
     gpu_temperature_c: float = field(default=80.0, metadata={"min": 30, "max": 120})
@@ -90,7 +90,7 @@ class AlertsConfig:
 
 @dataclass(frozen=True)
 class CostConfig:
-    """Electricity cost (``engine/cost.py``): measured energy (NVML, RAPL) where readable,
+    """Electricity cost (``engine/monitor/cost.py``): measured energy (NVML, RAPL) where readable,
     else the idle/load wattages (the user guide's RTX 4090 table)."""
 
     price_per_kwh: float = field(default=0.12, metadata={"min": 0, "max": 100})

@@ -32,7 +32,7 @@ from .speech.queue import SpeechQueue
 from .speech.split import split_parts
 from .speech.stage import Stage
 from .speech.utterance import Utterance
-from .text import normalize
+from .pipeline.text import normalize
 
 _LOGGER = logging.getLogger(__name__)
 RECENT_IDS = 4096

@@ -11,17 +11,18 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from . import __version__, mixed
+from . import __version__
+from .speech import mixed
 from .backends import Backend, BackendContext, backend_class
 from .speech.cache import DISABLED, AudioCache, cache_key
 from .config import EngineConfig
 from .errors import BackendUnavailable, BadRequest, EngineError
-from .jobs import MAX_DEADLINE_MS, PRIORITY_RANK, Job, RunPart, Skip, SynthesisRequest
-from .metrics import Metrics
+from .speech.jobs import MAX_DEADLINE_MS, PRIORITY_RANK, Job, RunPart, Skip, SynthesisRequest
+from .monitor.metrics import Metrics
 from .pipeline.language import LanguageDetector, Run
-from .router import Candidate, Router
+from .speech.router import Candidate, Router
 from .speech.scheduler import Scheduler
-from .text import normalize
+from .pipeline.text import normalize
 
 _LOGGER = logging.getLogger(__name__)
 JOBS_KEPT = 512

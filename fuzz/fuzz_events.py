@@ -1,5 +1,5 @@
 """Fuzz what the HTTP API and ``/ws`` do with a client's bytes before any work starts: JSON
-decoding (``engine.routes.parse_json``), typed events (``event_from_dict``) and synthesis
+decoding (``engine.http.body.parse_json``), typed events (``event_from_dict``) and synthesis
 requests (``Engine.make_request``) raise only ``BadRequest`` (a 4xx), never anything else."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fuzz the framing reader (``engine.framing.read_frames``): any bytes end cleanly or raise
+"""Fuzz the framing reader (``engine.http.framing.read_frames``): any bytes end cleanly or raise
 ``FrameError``; a frame read back has the payload its header announced."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import atheris
 
 with atheris.instrument_imports():
-    from engine import framing
+    from engine.http import framing
 
 from fuzz.common import run
 

@@ -44,7 +44,7 @@ class EngineRefused(EngineClientError):
 
 
 def default_socket_path() -> str:
-    """The engine's default Unix socket (same rule as ``engine.server.default_socket_path``)."""
+    """The engine's default Unix socket (same rule as ``engine.http.app.default_socket_path``)."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime:
         return os.path.join(runtime, "streamer-tts", "engine.sock")

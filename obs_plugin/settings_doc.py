@@ -200,7 +200,7 @@ A binding is an OBS hotkey array, e.g. `"hotkey_announce_1": [{"key": "OBS_KEY_F
 ## How the plugin finds the engine
 
 1. `engine_address` set: `unix:/path`, `/path` (a Unix socket), `host:port` or `http://host:port`.
-2. Empty: the engine's default Unix socket, the same rule as `engine/server.py`:
+2. Empty: the engine's default Unix socket, the same rule as `engine/http/app.py`:
    `$XDG_RUNTIME_DIR/streamer-tts/engine.sock`, else `<tempdir>/streamer-tts-<uid>/engine.sock`,
    if that file exists; otherwise TCP `127.0.0.1:8000`.
 3. `autostart_engine`: when no engine answers, the plugin runs

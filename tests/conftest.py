@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bench.common import UnixHTTPConnection
 from engine import config as config_mod
-from engine.server import BOUND_KEY, create_app, start_sites
+from engine.http.app import BOUND_KEY, create_app, start_sites
 from engine.service import Engine
 
 
@@ -66,7 +66,7 @@ class RunningEngine:
 
     @property
     def engine(self) -> Any:
-        from engine.server import ENGINE_KEY
+        from engine.http.app import ENGINE_KEY
         return self.app[ENGINE_KEY]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from engine.alerts import Alerts
+from engine.monitor.alerts import Alerts
 from engine.config import AlertsConfig
 from engine.http.auth import HEADER, TOKEN_KEY
 from engine.http.monitor import MONITOR_KEY
@@ -24,7 +24,7 @@ def logged(caplog: pytest.LogCaptureFixture, level: int, text: str) -> int:
 
 
 def test_an_alert_is_raised_and_cleared_once_with_hysteresis(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="engine.alerts")
+    caplog.set_level(logging.INFO, logger="engine.monitor.alerts")
     alerts = Alerts(AlertsConfig(), clock=lambda: 1000.0)
     states = []
     for temperature in (70, 80, 81, 79, 82, 76, 75.5, 75, 80, 81):
@@ -66,7 +66,7 @@ async def status_of(running: Any) -> tuple[list[str], list[str], str]:
 
 async def test_a_hot_gpu_raises_and_clears_the_alert_in_health_status_and_metrics(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="engine.alerts")
+    caplog.set_level(logging.INFO, logger="engine.monitor.alerts")
     nvml = FakeNvml(temperature_c=84)
     config = make_config(tmp_path, performance={"gpu": {"enabled": True}})
     async with running_engine(config, extra={"nvml": nvml}) as running:

@@ -115,7 +115,7 @@ async def test_shutdown_ends_open_subscriptions(tmp_path: Any) -> None:
     from aiohttp import web
 
     from engine.http.auth import TOKEN_KEY
-    from engine.server import create_app, start_sites
+    from engine.http.app import create_app, start_sites
     from tests.conftest import make_config
 
     cfg = make_config(tmp_path)

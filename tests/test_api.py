@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from engine import framing
+from engine.http import framing
 from tests.conftest import RunningEngine, post_unix
 
 CHAT = "Thanks for the follow!"

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from engine import audio, framing
+from engine import audio
+from engine.http import framing
 from engine.speech import seam
 from engine.speech.split import clause_first
 from tests.conftest import post_unix

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from engine.config import CostConfig, GpuConfig
-from engine.cost import EnergyMeter, Rapl
+from engine.monitor.cost import EnergyMeter, Rapl
 from engine.gpu import GpuMonitor
 from engine.http.monitor import MONITOR_KEY
 from tests.conftest import make_config, running_engine

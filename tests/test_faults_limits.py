@@ -156,13 +156,13 @@ async def test_connections_per_client_are_capped(start_engine: Any, caplog: pyte
     running = await start_engine(server={"max_connections_per_client": 4})
     held = [await raw_request(running) for _ in range(4)]  # four keep-alive connections, answered
     assert all(reply.startswith(b"HTTP/1.1 200") for _r, _w, reply in held)
-    with caplog.at_level(logging.WARNING, logger="engine.connlimits"):
+    with caplog.at_level(logging.WARNING, logger="engine.http.connlimits"):
         for _ in range(3):  # answered 503 at once (before the request is read), then closed
             reader, writer, refusal = await raw_request(running)
             assert await asyncio.wait_for(reader.read(), STEP_S) == b""
             writer.close()
             assert refusal.startswith(b"HTTP/1.1 503") and b"too_many_connections" in refusal
-    refused = [r for r in caplog.records if r.name == "engine.connlimits"]
+    refused = [r for r in caplog.records if r.name == "engine.http.connlimits"]
     assert len(refused) == 1, [r.getMessage() for r in refused]  # rate-limited: one line
     held.pop()[1].close()
     deadline = time.monotonic() + STEP_S

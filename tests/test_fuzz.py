@@ -1,6 +1,6 @@
 """Property-based fuzzing (hypothesis) of what strangers and careless users feed the engine.
 
-- the wire framing reader (``engine.framing``): any bytes end cleanly or raise ``FrameError``;
+- the wire framing reader (``engine.http.framing``): any bytes end cleanly or raise ``FrameError``;
 - the IRC line parser and splitter (``engine.sources.irc``): only ``IrcParseError``, lines bounded;
 - config loading (``engine.config.load``): any bytes, any YAML mapping -> a config or a
   ``ConfigError`` whose message starts with the key (or the file) at fault, never a traceback;
@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import config as config_mod
-from engine import framing
+from engine.http import framing
 from engine.errors import ConfigError
 from engine.sources.irc import MAX_LINE_BYTES, IrcParseError, LineSplitter, parse_line
 from tests.conftest import RunningEngine, make_config, running_engine

@@ -153,7 +153,7 @@ async def test_status_is_the_same_numbers_as_json_and_history_samples(start_engi
 
 @pytest.mark.parametrize("interval", [5.0])
 def test_history_memory_is_bounded(interval: float) -> None:
-    from engine.history import History, Sample
+    from engine.monitor.history import History, Sample
 
     history = History(interval_s=interval, keep_s=3600)
     for i in range(2000):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from engine.errors import BadRequest, NothingToSpeak, TextTooLong
 from engine.pipeline.normalize import NormalizeOptions, estimate_seconds, normalize_text
-from engine.text import normalize
+from engine.pipeline.text import normalize
 
 # Pieces that exercise every rule and their interactions: markup, entities, joiners, marks,
 # URLs, digits, Chinese slang, emoji with modifiers, controls, fullwidth and math letters.

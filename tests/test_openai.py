@@ -15,7 +15,7 @@ import numpy as np
 import openai
 import pytest
 
-from engine import encode
+from engine.http import encode
 from tests.conftest import RunningEngine
 
 LINE = "Thanks for the raid, welcome everyone to the stream!"

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 from engine.http.auth import TOKEN_FILE
-from engine.server import CONFIG_KEY
+from engine.http.app import CONFIG_KEY
 from bench.soak import start_engine
 from tests.conftest import RunningEngine
 

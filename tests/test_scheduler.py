@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from engine.errors import Busy, EngineError, Expired
-from engine.jobs import Job, SynthesisRequest
+from engine.speech.jobs import Job, SynthesisRequest
 from engine.speech.scheduler import Scheduler
 
 

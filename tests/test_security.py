@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from engine.errors import BadRequest, Expired
-from engine.jobs import Job, SynthesisRequest
+from engine.speech.jobs import Job, SynthesisRequest
 from engine.speech.scheduler import Scheduler
 from tests.conftest import RunningEngine, post_unix
 

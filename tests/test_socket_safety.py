@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from engine import unix_socket
-from engine.server import create_app, start_sites
+from engine.http import unix_socket
+from engine.http.app import create_app, start_sites
 from bench.common import UnixHTTPConnection
 from tests.conftest import make_config, running_engine
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import BadRequest, NothingToSpeak, TextTooLong
-from engine.text import normalize
+from engine.pipeline.text import normalize
 
 
 def test_whitespace_and_invisible_characters_are_normalized() -> None:

@@ -1,6 +1,6 @@
 """The per-install token: who may steer the engine, and who may read what it will announce.
 
-The loopback Host/Origin checks (``engine.server.guard``) keep web pages out, but any local
+The loopback Host/Origin checks (``engine.http.guard``) keep web pages out, but any local
 program could still steer the stream over TCP. So steering endpoints and the announcement
 readers need one of:
 

@@ -1,7 +1,7 @@
 """Typed application keys and the JSON error reply, shared by every HTTP module.
 
 It imports nothing of ``engine.http``, so any handler module can use it without a cycle; the
-application (``engine.server``) imports the handler modules, never the reverse.
+application (``engine.http.app``) imports the handler modules, never the reverse.
 """
 
 from __future__ import annotations

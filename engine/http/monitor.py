@@ -18,11 +18,11 @@ from typing import Any
 
 from aiohttp import web
 
-from ..alerts import Alerts
+from ..monitor.alerts import Alerts
 from ..config import EngineConfig
-from ..cost import EnergyMeter, Rapl
+from ..monitor.cost import EnergyMeter, Rapl
 from ..errors import BadRequest
-from ..history import History, Sample
+from ..monitor.history import History, Sample
 from ..hub import Hub
 from .keys import CONFIG_KEY, ENGINE_KEY, HUB_KEY
 from ..service import Engine

@@ -27,11 +27,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import encode
+from . import encode
 from ..errors import (BadRequest, EngineError, NoVoiceForLanguage, NothingToSpeak, TextTooLong,
                       UnknownBackend, UnknownVoice)
-from ..jobs import Job
-from ..routes import meta_headers, started
+from ..speech.jobs import Job
+from .synth import meta_headers, started
 from .body import BodyTimeout, read_json
 from .keys import CONFIG_KEY, ENGINE_KEY
 

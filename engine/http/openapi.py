@@ -5,7 +5,7 @@ The description is built per app from the code it describes: limits come from th
 dataclasses (``engine.pipeline.events``), the protected routes from ``engine.http.auth``. A test
 (tests/test_openapi.py) checks that every route the app registers is described, and fuzzes the
 running engine against this description with schemathesis. ``/ws`` is described as far as
-OpenAPI goes: the upgrade request; its messages are in ``engine/ws.py`` and docs/hub.md.
+OpenAPI goes: the upgrade request; its messages are in ``engine/http/ws.py`` and docs/hub.md.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from .. import __version__ as version
 from ..config import PRIORITIES
 from ..pipeline.events import EVENT_TYPES
 from .keys import CONFIG_KEY
-from ..jobs import MAX_DEADLINE_MS
+from ..speech.jobs import MAX_DEADLINE_MS
 from . import auth
 
 ROUTE = "/openapi.json"
@@ -144,7 +144,7 @@ def describe(app: web.Application) -> dict[str, Any]:
             t: {"schema": BINARY} for t in ("audio/mpeg", "audio/ogg", "audio/aac", "audio/flac",
                                             "audio/wav", "audio/L16", "audio/pcm")} | {
             "text/event-stream": {"schema": OBJECT}}), 404, 422, 502, 503, body=speech)},
-        "/ws": {"get": {"summary": "WebSocket ('tts' and 'say' JSON messages; see engine/ws.py)",
+        "/ws": {"get": {"summary": "WebSocket ('tts' and 'say' JSON messages; see engine/http/ws.py)",
                         "responses": {"101": _reply("Switching protocols"), **_errors(),
                                       "400": _reply("Not a WebSocket upgrade request",
                                                     _json(ERROR))}}},

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from ..errors import Busy, EngineError, Expired
-from ..jobs import Job
+from .jobs import Job
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -115,7 +115,7 @@ async def test_the_default_socket_is_found_like_the_engine_puts_it(
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg"))
     import engine_client
 
-    from engine.server import default_socket_path
+    from engine.http.app import default_socket_path
 
     assert engine_client.default_socket_path() == str(default_socket_path())
     running = await start_engine(make_config(tmp_path, server={"unix_socket": "auto"}))

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from engine_client import DownloadBroken, EngineAddress, EngineClient
 
-from engine import routes
+from engine.http import synth as routes
 from engine.errors import BackendError
 
 

@@ -21,10 +21,10 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import Metric
 
 from .history import LatencyWindow
-from .metrics_families import families
+from .families import families
 
 if TYPE_CHECKING:
-    from .jobs import Job
+    from ..speech.jobs import Job
 
 
 class HasStatus(Protocol):
@@ -187,7 +187,7 @@ def _rss_bytes() -> int | None:
 
 def _event_sources() -> frozenset[str]:
     try:
-        from .sources import REGISTRY
+        from ..sources import REGISTRY
     except ImportError:  # pragma: no cover
         return frozenset()
     return frozenset(REGISTRY)

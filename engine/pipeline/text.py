@@ -8,10 +8,10 @@ speak is refused here, with a reason, so it can never reach a backend and count 
 
 from __future__ import annotations
 
-from .errors import BadRequest, NothingToSpeak, TextTooLong
+from ..errors import BadRequest, NothingToSpeak, TextTooLong
 from dataclasses import replace
 
-from .pipeline.normalize import NormalizeOptions, cap_seconds, normalize_text, speakable
+from .normalize import NormalizeOptions, cap_seconds, normalize_text, speakable
 
 RAW_FACTOR = 64
 """Raw text longer than this many times ``max_chars`` is refused before normalizing it (repeats

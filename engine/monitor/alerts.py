@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .config import AlertsConfig
+from ..config import AlertsConfig
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -10,13 +10,15 @@ from typing import Any
 
 from aiohttp import web
 
-from . import audio, config_reload, framing
-from .errors import BadRequest, EngineError
-from .jobs import Job, SynthesisRequest
-from .speech import seam
-from .speech.split import clause_first
-from .http.body import read_json
-from .http.keys import BOUND_KEY, ENGINE_KEY, HUB_KEY
+from .. import audio
+from .. import config_reload
+from . import framing
+from ..errors import BadRequest, EngineError
+from ..speech.jobs import Job, SynthesisRequest
+from ..speech import seam
+from ..speech.split import clause_first
+from .body import read_json
+from .keys import BOUND_KEY, ENGINE_KEY, HUB_KEY
 
 FORMATS = ("frames", "wav", "pcm")
 
@@ -192,7 +194,7 @@ async def voices(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    from .http.monitor import active_alerts
+    from .monitor import active_alerts
 
     body = {**request.app[ENGINE_KEY].status(), "listen": request.app[BOUND_KEY]}
     if HUB_KEY in request.app:

@@ -18,15 +18,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from .audio import BYTES_PER_SECOND
-from .backends import Backend
-from .speech.breaker import CircuitBreaker
-from .config import EngineConfig
-from .errors import (BackendError, EngineError, NoBackendLeft, NothingToSpeak, NoVoiceForLanguage,
+from ..audio import BYTES_PER_SECOND
+from ..backends import Backend
+from .breaker import CircuitBreaker
+from ..config import EngineConfig
+from ..errors import (BackendError, EngineError, NoBackendLeft, NothingToSpeak, NoVoiceForLanguage,
                      UnknownBackend, UnknownVoice)
 from .jobs import Job, Skip, SynthesisRequest
-from .pipeline.language import base_language
-from .speech.ratelimit import RateLimiter
+from ..pipeline.language import base_language
+from .ratelimit import RateLimiter
 
 _LOGGER = logging.getLogger(__name__)
 _LOCALE_VOICE: Final = re.compile(r"[a-z]{2,3}[-_][A-Za-z]{2}[-_]")

@@ -24,7 +24,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EngineError
+from ..errors import EngineError
 
 _LOGGER = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 1.0

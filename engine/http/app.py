@@ -30,13 +30,16 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from . import config_reload, connlimits, unix_socket
-from .config import EngineConfig
-from . import routes, ws
-from .http import auth, dashboard, events, monitor, openai, openapi, overlay, settings_api
-from .http.guard import guard, own_hosts
-from .http.keys import BOUND_KEY, CONFIG_KEY, ENGINE_KEY, HOSTS_KEY
-from .service import Engine
+from .. import config_reload
+from . import connlimits
+from . import unix_socket
+from ..config import EngineConfig
+from . import synth as routes
+from . import ws
+from . import auth, dashboard, events, monitor, openai, openapi, overlay, settings_api
+from .guard import guard, own_hosts
+from .keys import BOUND_KEY, CONFIG_KEY, ENGINE_KEY, HOSTS_KEY
+from ..service import Engine
 
 _LOGGER = logging.getLogger(__name__)
 MAX_LINE_BYTES = 8190

@@ -21,8 +21,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .config import EngineConfig
-from .errors import EngineError
+from ..config import EngineConfig
+from ..errors import EngineError
 
 REQUEST_TIMEOUT_S = 5.0
 
@@ -81,7 +81,7 @@ class Target:
 def target_for(config: EngineConfig, url: str | None) -> Target:
     if url:
         return Target(url=url)
-    from .server import socket_path
+    from ..http.app import socket_path
 
     path = socket_path(config)
     if path is None:

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from . import audio
-from .errors import EngineError
+from .. import audio
+from ..errors import EngineError
 
 FRAME_SAMPLES = 960
 """Samples per frame handed to FFmpeg (20 ms): small, so a filter's or muxer's hold-back is short."""

@@ -16,10 +16,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from .errors import BadRequest, EngineError
-from .http.body import parse_json
-from .routes import start_frame, started
-from .http.keys import CONFIG_KEY, ENGINE_KEY
+from ..errors import BadRequest, EngineError
+from .body import parse_json
+from .synth import start_frame, started
+from .keys import CONFIG_KEY, ENGINE_KEY
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,8 +54,8 @@ async def _answer(request: web.Request, ws: web.WebSocketResponse, raw: str) -> 
 async def _dispatch(request: web.Request, ws: web.WebSocketResponse, data: Any) -> None:
     engine = request.app[ENGINE_KEY]
     if isinstance(data, dict) and data.get("type") == "say":
-        from .http import auth
-        from .http.events import say
+        from . import auth
+        from .events import say
 
         auth.require(request)  # speaking on stream needs the token on TCP, as POST /v1/say
         data.pop("type")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import CostConfig
+from ..config import CostConfig
 
 _LOGGER = logging.getLogger(__name__)
 _PACKAGE = re.compile(r"intel-rapl:\d+")

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .audio import duration_ms
-from .errors import BadRequest, EngineError
+from ..audio import duration_ms
+from ..errors import BadRequest, EngineError
 
 PRIORITY_RANK = {"announcement": 0, "event": 1, "chat": 2}
 MAX_DEADLINE_MS = 3_600_000

@@ -15,10 +15,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 
-from .audio import BYTES_PER_SECOND, duration_ms
-from .errors import EngineError, NoBackendLeft, NoVoiceForLanguage
+from ..audio import BYTES_PER_SECOND, duration_ms
+from ..errors import EngineError, NoBackendLeft, NoVoiceForLanguage
 from .jobs import Job, RunPart, SynthesisRequest
-from .pipeline.language import Run
+from ..pipeline.language import Run
 from .router import Candidate, Router
 
 _LOGGER = logging.getLogger(__name__)
