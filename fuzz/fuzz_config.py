@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import atheris
+import emoji  # noqa: F401  (its tables are huge; instrumenting them blew libFuzzer's RSS limit)
 
 with atheris.instrument_imports():
     from engine import config
