@@ -12,7 +12,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ from .base import Backend, FairLock, Voice, iterate_in_thread
 
 _LOGGER = logging.getLogger(__name__)
 DEFAULT_VOICE = "en_US-joe-medium"
+FRESH_S = 1.0
+"""A voice's file, identity and language are looked up on disk (in a worker thread) at most this
+often: a replaced model is still noticed within a second, and a repeated line (a cache hit) does
+not pay the thread hops every time."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,8 @@ class PiperBackend(Backend):
         super().__init__(options, context)
         self._loaded: dict[str, _Loaded] = {}
         self._locks: dict[str, FairLock] = {}
+        self._looked_up: dict[tuple[str, str], tuple[float, Any]] = {}
+        """(what, voice or path) -> (when, answer) of the disk look-ups, for ``FRESH_S``."""
         """Voice -> the lock its inference takes, in the order jobs reserved their turns."""
         self._identities: dict[str, str] = {}
         """Voice -> cache identity, refreshed by every ``resolve_voice``."""
@@ -148,8 +155,19 @@ class PiperBackend(Backend):
         """The voice's name, after finding its file and identity off the event loop (the disk
         may be slow, and a path from config.yaml may be anything)."""
         voice = voice or self.options.voice
-        self._identities[voice] = await _to_thread(self._identity, voice)
+        self._identities[voice] = await self._fresh(("identity", voice), self._identity, voice)
         return voice
+
+    async def _fresh(self, key: tuple[str, str], lookup: Callable[..., Any], *args: Any) -> Any:
+        """``lookup(*args)`` in a worker thread, or its answer from less than ``FRESH_S`` ago
+        (a failure, such as an unknown voice, is never remembered)."""
+        now = time.monotonic()
+        known = self._looked_up.get(key)
+        if known is not None and now - known[0] < FRESH_S:
+            return known[1]
+        value = await _to_thread(lookup, *args)
+        self._looked_up[key] = (now, value)
+        return value
 
     def _identity(self, voice: str) -> str:
         o = self.options
@@ -163,18 +181,18 @@ class PiperBackend(Backend):
     async def voice_language(self, voice: str) -> str:
         """The language of a voice: ``language.code`` of its config (``zh_CN``), ``""`` unknown."""
         try:
-            path = await _to_thread(self._model_path, voice)
+            path = await self._fresh(("path", voice), self._model_path, voice)
         except UnknownVoice:
             return ""
-        return str(await _to_thread(_language_of, path))
+        return str(await self._fresh(("language", str(path)), _language_of, path))
 
     async def voice_for_language(self, language: str) -> str | None:
         """An installed voice (bundled or in ``voices_dir``) for ISO 639-1 ``language``: the
         first by name, so a downloaded ``zh_CN-*`` voice speaks Chinese with no config change."""
         from ..pipeline.language import base_language
 
-        for name, path in sorted((await _to_thread(self._voice_files)).items()):
-            if base_language(await _to_thread(_language_of, path)) == language:
+        for name, path in sorted((await self._fresh(("files", ""), self._voice_files)).items()):
+            if base_language(await self._fresh(("language", str(path)), _language_of, path)) == language:
                 return name
         return None
 

@@ -47,6 +47,8 @@ _RANGES: Final = (
     ("Arab", 0xFB50, 0xFDFF), ("Arab", 0xFE70, 0xFEFF), ("Grek", 0x0370, 0x03FF),
     ("Hebr", 0x0590, 0x05FF), ("Thai", 0x0E00, 0x0E7F),
 )
+RUNS_MEMO: Final = 4096
+"""Texts whose language runs are remembered (oldest forgotten first)."""
 LATIN_MIN_WORDS: Final = 2
 """Latin-script text with fewer distinct words of three or more letters stays in the default
 language: a detector reads "hahahahaha" as French and "aa" as German."""
@@ -104,6 +106,7 @@ class LanguageDetector:
     """Splits messages into language runs. Thread-safe; ``load()`` once off the event loop."""
 
     def __init__(self, languages: Iterable[str], *, default: str = "en") -> None:
+        self._memo: dict[str, tuple[Run, ...]] = {}
         self.default = default
         self.languages = frozenset({default, *languages})
         self._detector: Any = None
@@ -163,7 +166,18 @@ class LanguageDetector:
         return max(weight, key=lambda lang: weight[lang])
 
     def runs(self, text: str) -> list[Run]:
-        """The message as language runs, in order; text with no letters is one default run."""
+        """The message as language runs, in order; text with no letters is one default run.
+        Remembered per text (``RUNS_MEMO`` texts): a repeated line is not detected twice."""
+        known = self._memo.get(text)
+        if known is not None:
+            return list(known)
+        runs = self._runs(text)
+        if len(self._memo) >= RUNS_MEMO:
+            self._memo.pop(next(iter(self._memo)))
+        self._memo[text] = tuple(runs)
+        return runs
+
+    def _runs(self, text: str) -> list[Run]:
         pieces = _script_pieces(text)
         if not pieces:
             return [Run(text, self.default)] if text.strip() else []

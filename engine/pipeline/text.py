@@ -8,9 +8,10 @@ speak is refused here, with a reason, so it can never reach a backend and count 
 
 from __future__ import annotations
 
-from ..errors import BadRequest, NothingToSpeak, TextTooLong
 from dataclasses import replace
+from functools import lru_cache
 
+from ..errors import BadRequest, NothingToSpeak, TextTooLong
 from .normalize import NormalizeOptions, cap_seconds, normalize_text, speakable
 
 RAW_FACTOR = 64
@@ -28,7 +29,7 @@ def normalize(text: object, *, max_chars: int, options: NormalizeOptions | None 
         raise TextTooLong(f"text is {len(text)} characters; the limit is {max_chars} "
                           "(server.max_text_chars)")
     opts = options or NormalizeOptions()
-    clean = normalize_text(text, replace(opts, max_seconds=0.0))
+    clean = _normalized(text, replace(opts, max_seconds=0.0))
     if not text.strip():
         raise NothingToSpeak("text is empty: there is nothing to speak")
     if len(clean) > max_chars:
@@ -41,3 +42,13 @@ def normalize(text: object, *, max_chars: int, options: NormalizeOptions | None 
         raise NothingToSpeak("text has no letter or digit to speak, only punctuation, symbols, "
                              f"invisible characters{dropped}: there is nothing to speak")
     return clean
+
+
+MEMO_ENTRIES = 4096
+"""Normalized texts remembered: chat repeats itself, and a repeat is a cache hit whose time is
+mostly this pass and the language runs."""
+
+
+@lru_cache(maxsize=MEMO_ENTRIES)
+def _normalized(text: str, options: NormalizeOptions) -> str:
+    return normalize_text(text, options)
