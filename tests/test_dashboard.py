@@ -26,6 +26,8 @@ from tests.test_hub import CHAT_ALL, chat, next_event
 from tests.test_overlay import report
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+"""Where the README's pictures go when ``STREAMER_TTS_WRITE_DOCS=1`` (otherwise the test's own
+temp folder: a test run leaves the checkout clean)."""
 CHANNEL = "UC" + "abcdefghijklmnopqrstuv"
 
 
@@ -56,7 +58,7 @@ async def gpu_engine(tmp_path: Path) -> AsyncIterator[tuple[RunningEngine, FakeN
 
 
 async def test_the_dashboard_follows_speech_and_steers_it(
-        gpu_engine: tuple[RunningEngine, FakeNvml]) -> None:
+        gpu_engine: tuple[RunningEngine, FakeNvml], tmp_path: Path) -> None:
     running, nvml = gpu_engine
     url = running.url
     async with Browser.launch() as browser, aiohttp.ClientSession(headers=running.headers) as http, \
@@ -149,14 +151,14 @@ async def test_the_dashboard_follows_speech_and_steers_it(
         await report(http, url, event, "started")
         await page.wait_for("document.getElementById('now-text').textContent.includes('raid')")
         await page.eval("new Promise((ok) => setTimeout(ok, 300))")
-        png = await page.screenshot(DOCS / "dashboard.png")
+        png = await page.screenshot(shots(tmp_path) / "dashboard.png")
         stats = await page.pixel_stats(png)
         assert stats.width == 1280 and stats.stdev > 10, stats
 
         await page.size(350, 1000)  # an OBS Custom Browser Dock
         await page.eval("new Promise((ok) => setTimeout(ok, 1500))")
         assert await page.eval("document.documentElement.scrollWidth") <= 360  # no sideways scroll
-        png = await page.screenshot(DOCS / "dock.png")
+        png = await page.screenshot(shots(tmp_path) / "dock.png")
         stats = await page.pixel_stats(png)
         assert stats.width == 350 and stats.stdev > 10, stats
 
@@ -264,3 +266,7 @@ async def test_the_settings_form_saves_sources_and_filters_and_masks_secrets(
     saved = yaml.safe_load((running.engine.config.data_path() / LOCAL_FILE).read_text())
     assert saved == {"chat": {"user_cooldown_s": 3.0}, "sources": {"youtube": {"channel_id": CHANNEL}}}
     assert yaml.safe_load(secrets_file.read_text()) == {"youtube_api_key": key}
+
+
+def shots(tmp_path: Path) -> Path:
+    return DOCS if os.environ.get("STREAMER_TTS_WRITE_DOCS") == "1" else tmp_path

@@ -7,6 +7,8 @@ its URL parameters, on a transparent page, with CJK text drawn by a CJK font.
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from tests.browser import Browser, Page
 from tests.test_hub import next_event
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+"""Where the README's pictures go when ``STREAMER_TTS_WRITE_DOCS=1`` (otherwise the test's own
+temp folder: a test run leaves the checkout clean)."""
 CJK_TEXT = "大家好，欢迎来到直播间！"
 STYLE = "size=48&position=top&user=1&badge=1&color=%23ffee00&outline=3&background=none"
 
@@ -40,7 +44,8 @@ async def platform_fonts(page: Page, selector: str) -> list[dict[str, Any]]:
     return list((await page.send("CSS.getPlatformFontsForNode", nodeId=node))["fonts"])
 
 
-async def test_the_overlay_shows_what_obs_plays_from_started_to_ended(start_engine: Any) -> None:
+async def test_the_overlay_shows_what_obs_plays_from_started_to_ended(start_engine: Any,
+                                                                     tmp_path: Path) -> None:
     running = await start_engine(tts={"missing_language_voice": "default"})
     async with Browser.launch() as browser, aiohttp.ClientSession(headers=running.headers) as http, \
             http.get(f"{running.url}/v1/subscribe") as sub:
@@ -74,7 +79,7 @@ async def test_the_overlay_shows_what_obs_plays_from_started_to_ended(start_engi
         assert cjk and sum(f["glyphCount"] for f in cjk) >= 10, fonts  # no tofu boxes
 
         await page.eval("new Promise((ok) => setTimeout(ok, 400))")  # the fade-in
-        png = await page.screenshot(DOCS / "overlay.png")
+        png = await page.screenshot(shots(tmp_path) / "overlay.png")
         stats = await page.pixel_stats(png)
         assert (stats.width, stats.height) == (1280, 300)
         assert stats.transparent_share > 0.5, stats  # the scene shows through around the text
@@ -131,3 +136,7 @@ def test_the_speech_log_is_bounded_and_a_repeated_id_does_not_rewrite_history() 
     assert log.recent()[0].state == "played"  # a resent id does not undo what happened
     log.dropped(Drop("u3", "twitch", "Viewer", "expired: waited too long", "line 3"))
     assert log.recent()[1].state == "dropped" and log.recent()[1].reason.startswith("expired")
+
+
+def shots(tmp_path: Path) -> Path:
+    return DOCS if os.environ.get("STREAMER_TTS_WRITE_DOCS") == "1" else tmp_path
