@@ -49,7 +49,8 @@ async def queue_view(unix: str) -> dict[str, Any]:
 
 async def play_through(obs: Any, ctl: Any, *, parts: int) -> list[str]:
     """Let every part play to its end; returns the texts played, in order."""
-    src, played = media(obs), []
+    src = media(obs)
+    played: list[str] = []
     for _ in range(parts):
         await tick_until(obs, lambda: ctl.parts.current is not None and src.settings.get("local_file") != "",
                          what=f"part {len(played) + 1} playing")
@@ -59,7 +60,11 @@ async def play_through(obs: Any, ctl: Any, *, parts: int) -> list[str]:
             assert w.getnframes() > 4800
         played.append(current.part.text)
         await asyncio.to_thread(src.end)
-        await tick_until(obs, lambda c=current: ctl.parts.current is not c, what="the part to end")
+
+        def ended(c: Any = current) -> bool:
+            return bool(ctl.parts.current is not c)
+
+        await tick_until(obs, ended, what="the part to end")
     return played
 
 
