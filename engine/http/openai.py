@@ -31,7 +31,7 @@ from . import encode
 from ..errors import (BadRequest, EngineError, NoVoiceForLanguage, NothingToSpeak, TextTooLong,
                       UnknownBackend, UnknownVoice)
 from ..speech.jobs import Job
-from .synth import meta_headers, started
+from .synth import abort, meta_headers, started
 from .body import BodyTimeout, read_json
 from .keys import CONFIG_KEY, ENGINE_KEY
 
@@ -156,7 +156,7 @@ async def _stream_audio(request: web.Request, job: Job, pipeline: encode.Pipelin
             await resp.write(data)
     except EngineError as exc:  # the audio is cut: the client must see a truncated body
         _LOGGER.info("Speech %s cut after its first audio: %s", job.id, exc.message)
-        _abort(request)
+        abort(request)
         return resp
     await resp.write_eof()
     return resp
@@ -197,12 +197,6 @@ async def _encoded(job: Job, pipeline: encode.Pipeline) -> Any:
 
 def _event(payload: dict[str, Any]) -> bytes:
     return f"data: {json.dumps(payload)}\n\n".encode()
-
-
-def _abort(request: web.Request) -> None:
-    """Cut the connection without the chunked terminator, so the client's read fails."""
-    if request.transport is not None:
-        request.transport.abort()
 
 
 def error_response(exc: EngineError) -> web.Response:

@@ -104,7 +104,7 @@ async def stream_clauses(request: web.Request, parts: list[SynthesisRequest],
             job = await started(await (following or engine.submit(parts[i + 1])))
     except EngineError as exc:
         if fmt != "frames":
-            _abort(request)
+            abort(request)
             return resp
         await resp.write(framing.encode({"type": "error", "code": exc.code, "message": exc.message}))
     else:
@@ -149,16 +149,16 @@ async def stream_audio(request: web.Request, job: Job, *, wav: bool) -> web.Stre
         async for pcm in job.chunks():
             await resp.write(pcm)
     except EngineError:
-        _abort(request)  # a stream has no way to carry the error: the client must see a cut read
+        abort(request)  # a stream has no way to carry the error: the client must see a cut read
         return resp
     if job.state != "done":
-        _abort(request)
+        abort(request)
         return resp
     await resp.write_eof()
     return resp
 
 
-def _abort(request: web.Request) -> None:
+def abort(request: web.Request) -> None:
     """Cut the connection without the chunked body's terminator, so the client's read fails
     (a truncated body) instead of ending as if the audio were complete."""
     transport = request.transport
