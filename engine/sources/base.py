@@ -24,7 +24,9 @@ Adding a source:
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -37,6 +39,8 @@ from ..secrets import Secrets
 
 _LOGGER = logging.getLogger(__name__)
 
+CLOSE_TIMEOUT_S = 2.0
+"""How long ``close()`` waits for a source's task to stop."""
 STATES = ("off", "connecting", "connected", "reconnecting", "auth_failed", "offline")
 """``off``: not started or closed. ``connecting``: first attempt. ``connected``: reading.
 ``reconnecting``: lost or refused, waiting to retry. ``auth_failed``: the platform refused the
@@ -87,6 +91,10 @@ class Source(ABC):
         self._events = 0
         self._errors = 0
         self._connects = 0
+        self._rng = random.Random()
+        """Jitter of the reconnect backoff (a subclass may take a seeded one for tests)."""
+        self._task: asyncio.Task[None] | None = None
+        """The reading task ``start()`` made; ``_stop_task()`` ends it."""
 
     @classmethod
     def check_options(cls, options: Any, path: str) -> None:
@@ -106,7 +114,27 @@ class Source(ABC):
         return SourceStatus(self.name, self._state, self.secrets.redact(self._detail), self._since,
                             self._events, self._errors, self._connects)
 
+    def backoff_s(self, attempt: int) -> float:
+        """Wait before attempt ``attempt`` (1, 2, ...): 1 s doubling, +-20 % jitter, capped at
+        the source's ``reconnect_max_s``."""
+        base = 2.0 ** min(max(attempt, 1) - 1, 30)
+        return float(min(self.options.reconnect_max_s, base * self._rng.uniform(0.8, 1.2)))
+
     # -- for subclasses ----------------------------------------------------------------------------
+    async def _stop_task(self) -> None:
+        """Cancel the reading task and wait for it, at most ``CLOSE_TIMEOUT_S``. Cancels again
+        while it runs: on Python 3.11 ``asyncio.wait_for`` can swallow a cancellation that
+        arrives as its inner call finishes, and the reader would then go on reconnecting."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        while not task.done() and time.monotonic() < deadline:
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.1)
+        if not task.done():
+            _LOGGER.warning("source %s: its task did not stop within %.1f s", self.name, CLOSE_TIMEOUT_S)
+
     def _set_state(self, state: str, detail: str) -> None:
         if state not in STATES:
             raise ValueError(f"unknown source state {state!r}")

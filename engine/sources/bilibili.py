@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import aiohttp
 
 from ..secrets import Secrets
-from .base import Emit, Source, require
+from .base import CLOSE_TIMEOUT_S, Emit, Source, require
 from .bilibili_api import End, Room, resolve_room
 from .bilibili_codec import (
     MAX_PACKET_BYTES,
@@ -41,7 +41,6 @@ from .bilibili_events import BadCommand, Gift, GiftMerger, parse
 
 _LOGGER = logging.getLogger(__name__)
 
-CLOSE_TIMEOUT_S = 2.0
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) streamer-tts"
 
 
@@ -81,7 +80,6 @@ class BilibiliSource(Source):
         super().__init__(options, emit=emit, secrets=secrets)
         self.options: BilibiliOptions = options
         self._rng = rng or random.Random()
-        self._task: asyncio.Task[None] | None = None
         self._merger = GiftMerger(window_s=options.gift_merge_s, emit=self._emit)
         self._host_index = 0
         self.uid = 0
@@ -108,19 +106,9 @@ class BilibiliSource(Source):
             self._task = asyncio.create_task(self._run(), name="source-bilibili")
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
-            if not task.done():
-                _LOGGER.warning("bilibili: reader did not stop within %.1f s", CLOSE_TIMEOUT_S)
+        await self._stop_task()
         self._merger.flush_all()
         self._set_state("off", "closed")
-
-    def backoff_s(self, attempt: int) -> float:
-        """Wait before attempt ``attempt`` (1, 2, ...): 1 s doubling, +-20 % jitter, capped."""
-        base = 2.0 ** min(max(attempt, 1) - 1, 30)
-        return min(self.options.reconnect_max_s, base * self._rng.uniform(0.8, 1.2))
 
     # -- connection loop ---------------------------------------------------------------------------
     async def _run(self) -> None:

@@ -31,7 +31,7 @@ from .socketio2 import Connection, Refused, ServerDisconnect, SocketIOError, end
 from .streamlabs_events import parse_event
 
 _LOGGER = logging.getLogger(__name__)
-CLOSE_TIMEOUT_S = 2.0
+
 RECENT_IDS = 1024
 """Alert ids remembered to emit a resent alert once."""
 AUTH_GRACE_S = 5.0
@@ -70,7 +70,6 @@ class StreamLabsSource(Source):
         super().__init__(options, emit=emit, secrets=secrets)
         self.options: StreamLabsOptions = options
         self._rng = rng or random.Random()
-        self._task: asyncio.Task[None] | None = None
         self._recent: OrderedDict[str, None] = OrderedDict()
         self.duplicates = 0
         """Alerts not emitted because their id was seen before."""
@@ -101,18 +100,8 @@ class StreamLabsSource(Source):
         self._task = asyncio.create_task(self._run(), name="source-streamlabs")
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
-            if not task.done():
-                _LOGGER.warning("streamlabs: reader did not stop within %.1f s", CLOSE_TIMEOUT_S)
+        await self._stop_task()
         self._set_state("off", "closed")
-
-    def backoff_s(self, attempt: int) -> float:
-        """Wait before attempt ``attempt`` (1, 2, ...): 1 s doubling, +-20 % jitter, capped."""
-        base = 2.0 ** min(max(attempt, 1) - 1, 30)
-        return min(self.options.reconnect_max_s, base * self._rng.uniform(0.8, 1.2))
 
     # -- connection loop ---------------------------------------------------------------------------
     async def _run(self) -> None:

@@ -31,7 +31,7 @@ _LOGGER = logging.getLogger(__name__)
 
 _CHANNEL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,49}")
 _NICK = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}\-]{0,29}")
-CLOSE_TIMEOUT_S = 2.0
+
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,6 @@ class TwitchSource(Source):
         self.channel = options.channel.lower().lstrip("#")
         self._ssl_context = ssl_context
         self._rng = rng or random.Random()
-        self._task: asyncio.Task[None] | None = None
         self._stopping = False
         """Set by ``close``: the loops end even if a cancellation was swallowed (Python 3.11's
         ``wait_for`` loses one that races with its inner future finishing)."""
@@ -102,18 +101,11 @@ class TwitchSource(Source):
             self._task = asyncio.create_task(self._run(), name="source-twitch")
 
     async def close(self) -> None:
-        task, self._task = self._task, None
         self._stopping = True
         writer = self._writer
         if writer is not None and not writer.is_closing():
             writer.write(b"QUIT :bye\r\n")
-        if task is not None:
-            deadline = time.monotonic() + CLOSE_TIMEOUT_S
-            while not task.done() and time.monotonic() < deadline:
-                task.cancel()  # again, in case one was swallowed
-                await asyncio.wait({task}, timeout=0.1)
-            if not task.done():
-                _LOGGER.warning("twitch: reader did not stop within %.1f s", CLOSE_TIMEOUT_S)
+        await self._stop_task()
         if self._writer is not None:
             self._writer.close()
         self._set_state("off", "closed")
@@ -146,11 +138,6 @@ class TwitchSource(Source):
             self._set_state(end.state, f"{end.reason} ({self.address}); retrying in {delay:.1f} s")
             await asyncio.sleep(delay)
             self._set_state("reconnecting", f"reconnecting to {self.address}")
-
-    def backoff_s(self, attempt: int) -> float:
-        """Wait before attempt ``attempt`` (1, 2, ...): 1 s doubling, +-20 % jitter, capped."""
-        base = 2.0 ** min(max(attempt, 1) - 1, 30)
-        return min(self.options.reconnect_max_s, base * self._rng.uniform(0.8, 1.2))
 
     async def _session(self, joined_at: list[float]) -> None:
         opts = self.options

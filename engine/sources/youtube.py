@@ -30,7 +30,7 @@ from .youtube_events import BadItem, is_chat_end, to_event
 
 _LOGGER = logging.getLogger(__name__)
 
-CLOSE_TIMEOUT_S = 2.0
+
 MAX_RESPONSE_BYTES = 8 << 20
 DEFAULT_POLL_S = 5.0
 MAX_POLL_S = 60.0
@@ -84,7 +84,6 @@ class YouTubeSource(Source):
         super().__init__(options, emit=emit, secrets=secrets)
         self.options: YouTubeOptions = options
         self._rng = rng or random.Random()
-        self._task: asyncio.Task[None] | None = None
         self.video_id = options.video_id
         """The video whose chat is read (found from the channel when ``video_id`` is empty)."""
         self.skipped_backlog = 0
@@ -110,18 +109,8 @@ class YouTubeSource(Source):
             self._task = asyncio.create_task(self._run(), name="source-youtube")
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
-            if not task.done():
-                _LOGGER.warning("youtube: poller did not stop within %.1f s", CLOSE_TIMEOUT_S)
+        await self._stop_task()
         self._set_state("off", "closed")
-
-    def backoff_s(self, attempt: int) -> float:
-        """Wait before attempt ``attempt`` (1, 2, ...): 1 s doubling, +-20 % jitter, capped."""
-        base = 2.0 ** min(max(attempt, 1) - 1, 30)
-        return min(self.options.reconnect_max_s, base * self._rng.uniform(0.8, 1.2))
 
     def quota_wait_s(self, now: dt.datetime | None = None) -> float:
         """Seconds until the next daily quota reset (at least 60, at most ``quota_retry_max_s``)."""
