@@ -214,13 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Run took {time.monotonic() - started:.0f} s; load average at the end {load}.",
         "Engine: `python -m engine serve`, Piper, shipped defaults (speech.speedup_after_s 20, "
         "max_rate 1.5, collapse_after_s 30, max_backlog_s 60, chat_deadline_s 30), chat.mode all, "
-        "cache on. The player is one thread that plays one part at a time like the plugin."])
-    text = text.replace(report.SECTION_TITLE, SECTION_TITLE, 1)
-    text = text.replace("| Engine | Baseline | Engine / baseline |", "| Measured | Baseline | Ratio |", 1)
-    print(text)
-    if args.write:
-        report.write_section(RESULTS, SECTION_TITLE, text)
-        print(f"wrote {RESULTS}")
+        "cache on. The player is one thread that plays one part at a time like the plugin."],
+        title=SECTION_TITLE, columns=report.MEASURED_COLUMNS)
+    report.publish(RESULTS, SECTION_TITLE, text, write=args.write)
     return 0
 
 

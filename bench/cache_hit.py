@@ -226,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
              "transport than aiohttp for the hit."]
     report.print_table([section])
     if not args.no_write:
-        text = report.section_text([section], machine.describe(), f".venv/bin/{command}", extra)
-        report.write_section(RESULTS, SECTION_TITLE, text.replace(report.SECTION_TITLE, SECTION_TITLE, 1))
+        text = report.section_text([section], machine.describe(), f".venv/bin/{command}", extra,
+                                   title=SECTION_TITLE)
+        report.write_section(RESULTS, SECTION_TITLE, text)
         print(f"\nwrote {RESULTS}")
     return 0
 

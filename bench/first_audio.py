@@ -269,13 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         "the parts as one clip, the first part's trailing silence set to speech.seam.SEAM_TRAIL_MS.",
         "Decision: /v1/synthesize splits clause first, because in-process Piper of the first clause "
         "alone reaches first audio in the ratio shown above of the whole sentence (Piper streams whole "
-        "sentences only), and the seam and word checks below show the split is not audible."])
-    text = text.replace(report.SECTION_TITLE, SECTION_TITLE, 1)
-    text = text.replace("| Engine | Baseline | Engine / baseline |", "| Measured | Baseline | Ratio |", 1)
-    print(text)
-    if args.write:
-        report.write_section(RESULTS, SECTION_TITLE, text)
-        print(f"wrote {RESULTS}")
+        "sentences only), and the seam and word checks below show the split is not audible."],
+        title=SECTION_TITLE, columns=report.MEASURED_COLUMNS)
+    report.publish(RESULTS, SECTION_TITLE, text, write=args.write)
     return 0
 
 

@@ -240,13 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     command = (f".venv/bin/python -m bench.growth --entries {args.entries} --reps {args.reps} "
                f"--requests {args.requests} --write")
     text = report.section_text(sections, info, command, [
-        f"Run took {time.monotonic() - started:.0f} s; load average at the end {load}.", *WHY])
-    text = text.replace(report.SECTION_TITLE, SECTION_TITLE, 1)
-    text = text.replace("| Engine | Baseline | Engine / baseline |", "| Measured | Baseline | Ratio |", 1)
-    print(text)
-    if args.write:
-        report.write_section(RESULTS, SECTION_TITLE, text)
-        print(f"wrote {RESULTS}")
+        f"Run took {time.monotonic() - started:.0f} s; load average at the end {load}.", *WHY],
+        title=SECTION_TITLE, columns=report.MEASURED_COLUMNS)
+    report.publish(RESULTS, SECTION_TITLE, text, write=args.write)
     return 0
 
 

@@ -210,13 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         "the engine's growth came from many threads allocating, which the arena cap bounds. "
         "Kept jobs count a hit's shared buffer once per job: their budget (JOBS_KEPT_BYTES, now "
         "32 MiB) bounds the worst case, the distinct audio they hold is the row below it.",
-    ])
-    text = text.replace(report.SECTION_TITLE, SECTION_TITLE, 1)
-    text = text.replace("| Engine | Baseline | Engine / baseline |", "| Measured | Baseline | Ratio |", 1)
-    print(text)
-    if args.write:
-        report.write_section(RESULTS, SECTION_TITLE, text)
-        print(f"wrote {RESULTS}")
+    ],
+        title=SECTION_TITLE, columns=report.MEASURED_COLUMNS)
+    report.publish(RESULTS, SECTION_TITLE, text, write=args.write)
     return 0
 
 

@@ -24,8 +24,13 @@ def fmt(value: float | None, unit: str) -> str:
     return f"{value:.2f} {unit}" if value < 10 else f"{value:.1f} {unit}"
 
 
-def table(sections: list[Section]) -> list[str]:
-    lines = ["| Benchmark | Measure | Engine | Baseline | Engine / baseline | Goal | Met |",
+ENGINE_COLUMNS = ("Engine", "Baseline", "Engine / baseline")
+"""The value columns of the engine-core table; other benchmarks name theirs ``MEASURED_COLUMNS``."""
+MEASURED_COLUMNS = ("Measured", "Baseline", "Ratio")
+
+
+def table(sections: list[Section], columns: tuple[str, str, str] = ENGINE_COLUMNS) -> list[str]:
+    lines = [f"| Benchmark | Measure | {' | '.join(columns)} | Goal | Met |",
              "|---|---|---|---|---|---|---|"]
     for section in sections:
         for r in section.rows:
@@ -38,11 +43,12 @@ def table(sections: list[Section]) -> list[str]:
 
 
 def section_text(sections: list[Section], machine: list[tuple[str, str]], command: str,
-                 extra_notes: list[str]) -> str:
-    out = [SECTION_TITLE, "", f"Command (from the repository root): `{command}`", "",
+                 extra_notes: list[str], *, title: str = SECTION_TITLE,
+                 columns: tuple[str, str, str] = ENGINE_COLUMNS) -> str:
+    out = [title, "", f"Command (from the repository root): `{command}`", "",
            "Machine:", ""]
     out += [f"- {k}: {v}" for k, v in machine]
-    out += ["", *table(sections), "", "Details:", ""]
+    out += ["", *table(sections, columns), "", "Details:", ""]
     for section in sections:
         out += [f"- {section.title}: " + "; ".join(section.notes)] if section.notes else []
     out += [f"- {n}" for n in extra_notes]
@@ -63,6 +69,14 @@ def write_section(path: Path, title: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def publish(path: Path, title: str, text: str, *, write: bool) -> None:
+    """Print a benchmark's section, and with ``write`` put it into RESULTS.md."""
+    print(text)
+    if write:
+        write_section(path, title, text)
+        print(f"wrote {path}")
+
+
 def write_results(path: Path, text: str) -> None:
     """Write the engine-core section."""
     write_section(path, SECTION_TITLE, text)
@@ -75,4 +89,4 @@ def print_table(sections: list[Section]) -> None:
             print(f"  {section.title}: {note}")
 
 
-__all__ = ["Row", "Section", "print_table", "section_text", "write_results"]
+__all__ = ["MEASURED_COLUMNS", "Row", "Section", "print_table", "publish", "section_text", "write_results"]
