@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench import core, engines, machine, report, texts
+from bench import core, machine, report, texts
+from bench.common import EngineProcess
 from bench.core import Row, Section
 from bench.hubclient import Play, Subscriber, chat, fetch_wav, get_json
 from bench.hubclient import report as playback
@@ -79,7 +80,7 @@ def play_like_obs(unix: str, sub: Subscriber, stop: threading.Event, log: list[d
 
 
 def hub_burst(folder: Path) -> Section:
-    engine = engines.start(folder, cache=True, overrides={"chat": {"mode": "all"}})
+    engine = EngineProcess.start(folder, cache=True, overrides={"chat": {"mode": "all"}})
     sub = Subscriber(engine.unix)
     stop = threading.Event()
     log: list[dict[str, Any]] = []
@@ -179,7 +180,7 @@ def piper_floor_s() -> float:
 
 
 def engine_burst(folder: Path) -> Section:
-    engine = engines.start(folder, cache=True)
+    engine = EngineProcess.start(folder, cache=True)
     try:
         core.engine_first_audio_ms(engine.unix, "warming up the voice")
         section = core.bench_burst(engine, requests=300, distinct=60, clients=8)

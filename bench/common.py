@@ -55,13 +55,20 @@ class EngineProcess:
     log: Path
 
     @classmethod
-    def start(cls, folder: Path, *, cache: bool, timeout_s: float = 120) -> EngineProcess:
+    def start(cls, folder: Path, *, cache: bool, overrides: dict[str, Any] | None = None,
+              env: dict[str, str] | None = None, timeout_s: float = 120) -> EngineProcess:
+        """``python -m engine serve`` with ``engine_config(folder)`` updated by ``overrides`` and
+        ``env`` added to the environment. ``folder`` must have no whitespace (the engine's
+        ready line is split on it)."""
+        if any(ch.isspace() for ch in str(folder)):
+            raise ValueError(f"no whitespace in the engine's folder, please: {folder}")
         folder.mkdir(parents=True, exist_ok=True)
         cfg = folder / "config.yaml"
-        cfg.write_text(yaml.safe_dump(engine_config(folder, cache=cache)))
+        cfg.write_text(yaml.safe_dump(merged(engine_config(folder, cache=cache), overrides or {})))
         log = folder / "engine.log"
         proc = subprocess.Popen([sys.executable, "-m", "engine", "serve", "--config", str(cfg)],
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=log.open("wb"))
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=log.open("wb"),
+                                env={**os.environ, **(env or {})})
         assert proc.stdout is not None
         deadline = time.monotonic() + timeout_s
         line = b""
@@ -72,7 +79,11 @@ class EngineProcess:
                 raise RuntimeError(f"the engine did not start; see {log}:\n{log.read_text()[-2000:]}")
             if select.select([proc.stdout], [], [], min(left, 0.5))[0]:
                 line += os.read(proc.stdout.fileno(), 4096)
-        fields = dict(f.split("=", 1) for f in line.decode().split()[1:])
+        ready = line.decode().splitlines()[0]
+        fields = dict(f.split("=", 1) for f in ready.split()[1:] if "=" in f)
+        if "unix" not in fields:
+            proc.kill()
+            raise RuntimeError(f"unexpected first line from the engine: {ready!r}")
         return cls(proc, fields["tcp"], fields["unix"], log)
 
     def health(self) -> dict[str, Any]:
@@ -131,3 +142,12 @@ def pct(values: list[float], q: float) -> float:
 
 def median(values: list[float]) -> float:
     return pct(values, 50)
+
+
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in, mappings key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else value
+    return out

@@ -24,8 +24,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench import core, engines, machine, report, texts
-from bench.common import UnixHTTPConnection, median
+from bench import core, machine, report, texts
+from bench.common import EngineProcess, UnixHTTPConnection, median
 from bench.core import Row, Section
 from engine.http import framing
 
@@ -84,7 +84,7 @@ def first_and_total_ms(unix: str, text: str, voice: str | None = None) -> tuple[
 
 def by_length(folder: Path, voice: object, reps: int) -> Section:
     section = Section("Time against text length (POST /v1/synthesize, cache off)")
-    engine = engines.start(folder, cache=False)
+    engine = EngineProcess.start(folder, cache=False)
     try:
         first_and_total_ms(engine.unix, text_of(100, 999))
         for chars in LENGTHS:
@@ -143,7 +143,7 @@ def by_entries(folder: Path, steps: list[int]) -> Section:
         asyncio.run(_fill(folder / "cache", n, filled, clip))
         fill_s = time.perf_counter() - t0
         filled = n
-        engine = engines.start(folder, cache=True)
+        engine = EngineProcess.start(folder, cache=True)
         try:
             core.engine_first_audio_ms(engine.unix, texts.chat_line(n))
             core.fetch_pcm(engine.unix, texts.chat_line(n))  # a hit
@@ -197,7 +197,7 @@ def by_concurrency(folder: Path, requests: int) -> Section:
     for n, (mc, voices) in enumerate(configs + configs[::-1]):  # ABBA: the load's drift cancels
         run = folder / f"run{n}-mc{mc}-v{len(voices)}"
         shutil.copytree(voices_dir, run / "voices", dirs_exist_ok=True)
-        engine = engines.start(run, cache=False,
+        engine = EngineProcess.start(run, cache=False,
                                overrides={"performance": {"queue": {"max_concurrent": mc}}})
         try:
             for v in voices:

@@ -29,8 +29,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from bench import core, engines, machine, report, texts
-from bench.common import REPO, engine_config
+from bench import core, machine, report, texts
+from bench.common import REPO, EngineProcess, engine_config
 from bench.core import Row, Section
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -54,7 +54,7 @@ def warm_up(unix: str, *, clients: int = 8, each: int = 3) -> None:
 
 
 def rss_run(folder: Path, env: dict[str, str]) -> dict[str, float]:
-    engine = engines.start(folder, cache=True, env=env)
+    engine = EngineProcess.start(folder, cache=True, env=env)
     try:
         warm_up(engine.unix)
         warm = engine.rss_bytes()
