@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
 import threading
@@ -210,9 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-burst-") as tmp:
         sections = [hub_burst(Path(tmp) / "hub"), engine_burst(Path(tmp) / "engine")]
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     text = report.section_text(sections, info, ".venv/bin/python -m bench.burst --write", [
-        f"Run took {time.monotonic() - started:.0f} s; load average at the end {load}.",
+        machine.run_note(started),
         "Engine: `python -m engine serve`, Piper, shipped defaults (speech.speedup_after_s 20, "
         "max_rate 1.5, collapse_after_s 30, max_backlog_s 60, chat_deadline_s 30), chat.mode all, "
         "cache on. The player is one thread that plays one part at a time like the plugin."],

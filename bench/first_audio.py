@@ -259,10 +259,9 @@ def main(argv: list[str] | None = None) -> int:
             sub.close()
             engine.stop()
     seams = Section("Seam and words (A/B)", seam_rows, seam_notes)
-    load = " / ".join(f"{x:.2f}" for x in __import__("os").getloadavg())
     command = f".venv/bin/python -m bench.first_audio --reps {args.reps} --write"
     text = report.section_text([section, seams], info, command, [
-        f"Run took {time.monotonic() - started:.0f} s; load average at the end {load}.",
+        machine.run_note(started),
         "Engine: `python -m engine serve` (Piper, shipped defaults, cache off so every request "
         "synthesizes). The hub splits the announcement once (split_parts: the first clause within "
         "12 words is part 0); /v1/synthesize splits clause first (split.clause_first) and streams "

@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import shutil
 import sys
 import tempfile
@@ -236,11 +235,10 @@ def main(argv: list[str] | None = None) -> int:
         del voice
         sections.append(by_concurrency(Path(tmp) / "conc", args.requests))
         sections.append(by_entries(Path(tmp) / "entries", steps))
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     command = (f".venv/bin/python -m bench.growth --entries {args.entries} --reps {args.reps} "
                f"--requests {args.requests} --write")
     text = report.section_text(sections, info, command, [
-        f"Run took {time.monotonic() - started:.0f} s; load average at the end {load}.", *WHY],
+        machine.run_note(started), *WHY],
         title=SECTION_TITLE, columns=report.MEASURED_COLUMNS)
     report.publish(RESULTS, SECTION_TITLE, text, write=args.write)
     return 0

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import platform
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -23,6 +24,17 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def load_average() -> str:
+    """``"1.20 / 0.98 / 0.75"`` (1, 5 and 15 min), zeros where the OS has none."""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return " / ".join(f"{x:.2f}" for x in load)
+
+
+def run_note(started: float) -> str:
+    """The closing note of a run: how long it took since ``started`` (monotonic) and the load."""
+    return f"Run took {time.monotonic() - started:.0f} s; load average at the end {load_average()}."
+
+
 def describe() -> list[tuple[str, str]]:
     import psutil
 
@@ -32,13 +44,12 @@ def describe() -> list[tuple[str, str]]:
             versions.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             versions.append(f"{name} (not installed)")
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     return [
         ("Date (UTC)", dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")),
         ("CPU", f"{cpu_model()}, {os.cpu_count()} logical cores"),
         ("Memory", f"{psutil.virtual_memory().total / 2**30:.1f} GiB"),
         ("OS", f"{platform.system()} {platform.release()}"),
-        ("Load average at start (1/5/15 min)", " / ".join(f"{x:.2f}" for x in load)),
+        ("Load average at start (1/5/15 min)", load_average()),
         ("Python", sys.version.split()[0]),
         ("Packages", ", ".join(versions)),
     ]

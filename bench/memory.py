@@ -196,9 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         where.rows.append(Row("memory", f"Piper alone, RSS growth over the 60 distinct lines, {name}",
                               r["after"] - r["warm"], unit="MiB"))
         where.notes.append(f"Piper alone, {name}: RSS {r['warm']:.0f} -> {r['after']:.0f} MiB")
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     text = report.section_text([section, where], info, ".venv/bin/python -m bench.memory --write", [
-        f"Run took {time.monotonic() - started:.0f} s; load average at the end {load}.",
+        machine.run_note(started),
         "Warm-up: 8 client threads x 3 distinct chat lines (not the burst's) before RSS is read; the "
         "burst is bench.core.bench_burst (300 requests, 60 distinct, 8 clients, cache empty at start).",
         "Where the issue's 230 MiB went: it was measured from a cold engine (166 -> 398 MiB), so "

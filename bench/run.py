@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -80,9 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             sections.append(again)
         finally:
             cached.stop()
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
-    notes = [f"Run took {time.monotonic() - started:.0f} s; load average at the end "
-             + " / ".join(f"{x:.2f}" for x in load) + ".",
+    notes = [machine.run_note(started),
              "Engine: `python -m engine serve` as a subprocess, Piper only, shipped defaults "
              "(queue.max_concurrent 2, piper threads 0 = onnxruntime's choice); benchmarks 1-2 with "
              "the cache disabled so every request synthesizes, 3-4 with it enabled and empty at start.",
